@@ -1,0 +1,46 @@
+# The README's commands. Every target installs what it needs first, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+# Debian packages the suite uses: a real PostgreSQL and redis-server next to the embedded Redis.
+APT_PACKAGES := postgresql redis-server
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMPS)/apt $(STAMPS)/venv
+
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMPS)/venv: setup.cfg pyproject.toml
+	@mkdir -p $(STAMPS)
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Python packages into $(VENV) (log: $(STAMPS)/pip.log)"
+	@$(BIN)/pip install -q --upgrade pip >$(STAMPS)/pip.log 2>&1 || { cat $(STAMPS)/pip.log; exit 1; }
+	@$(BIN)/pip install -q -e '.[dev]' >>$(STAMPS)/pip.log 2>&1 || { cat $(STAMPS)/pip.log; exit 1; }
+	@touch $@
+
+run: install
+	$(BIN)/hookhub serve
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/outbound.py
+
+clean:
+	rm -rf $(STAMPS) $(VENV) instance .pytest_cache .ruff_cache

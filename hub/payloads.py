@@ -1,0 +1,80 @@
+"""Parse an inbound body by its content type: JSON, form, multipart, or raw text."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug.formparser import parse_form_data
+
+
+def parse_body(body: bytes, content_type: str, *, content_type_header: str | None = None) -> Any:
+    """The payload of ``body``: a JSON value, a form dict (repeated names become lists),
+    a multipart dict (files as ``{"filename", "content_type", "size"}``), or the body as text.
+
+    Raises ``InvalidPayload`` when the body does not parse as its declared JSON or form type."""
+    from hub.plugin import InvalidPayload
+
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        if not body.strip():
+            raise InvalidPayload("the body is empty but the content type says JSON")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidPayload(f"the body is not valid JSON: {_short(exc)}") from None
+    if mimetype == "application/x-www-form-urlencoded":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPayload("the form body is not UTF-8") from None
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidPayload(f"the form body cannot be parsed: {_short(exc)}") from None
+        return _group(pairs)
+    if mimetype.startswith("multipart/form-data"):
+        return _parse_multipart(body, content_type_header or content_type)
+    return body.decode("utf-8", errors="replace")
+
+
+def _group(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            if isinstance(out[key], list):
+                out[key].append(value)
+            else:
+                out[key] = [out[key], value]
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    from hub.plugin import InvalidPayload
+
+    if "boundary=" not in content_type:
+        raise InvalidPayload("multipart body without a boundary in its content type")
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    try:
+        _, form, files = parse_form_data(environ, silent=False)
+    except Exception as exc:  # werkzeug raises ValueError or HTTPException subclasses
+        raise InvalidPayload(f"the multipart body cannot be parsed: {_short(exc)}") from None
+    pairs: list[tuple[str, Any]] = list(form.items(multi=True))
+    for name, storage in files.items(multi=True):
+        data = storage.read()
+        pairs.append((name, {"filename": storage.filename, "content_type": storage.mimetype,
+                             "size": len(data)}))
+    return _group(pairs)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc)[:200]

@@ -1,0 +1,45 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (the database and Redis answer)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify
+
+from hub.db import get_database
+from hub.queue import get_redis
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    checks: dict[str, str] = {}
+    try:
+        get_database().ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # any driver error means "not ready"
+        log.warning("readiness: database: %s", exc)
+        checks["database"] = "unavailable"
+    try:
+        get_redis().ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        log.warning("readiness: redis: %s", exc)
+        checks["redis"] = "unavailable"
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        body = {"error": {"code": "unavailable", "message": f"not ready: {', '.join(failed)} unavailable",
+                          "checks": checks}}
+        return jsonify(body), 503
+    return jsonify({"status": "ok", "checks": checks})
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

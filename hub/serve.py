@@ -1,0 +1,120 @@
+"""``hookhub serve``: the whole hub in one process tree — embedded Redis (unless configured),
+migrations, a web server (gunicorn, or Werkzeug without it) and a worker with its scheduler.
+SIGINT/SIGTERM stop the children, then Redis; nothing is left running."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hub import config as hub_config
+from hub.embedded_redis import EmbeddedRedis
+
+log = logging.getLogger("hub.serve")
+STOP_GRACE = 15.0
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None = None,
+          with_worker: bool = True) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = hub_config.resolve(None)
+    env = dict(os.environ)
+    env["HOOKHUB_INSTANCE_PATH"] = settings["HOOKHUB_INSTANCE_PATH"]
+    env["HOOKHUB_DATABASE_URL"] = settings["HOOKHUB_DATABASE_URL"]
+    redis_server: EmbeddedRedis | None = None
+    if not settings["HOOKHUB_REDIS_URL"]:
+        redis_server = EmbeddedRedis(settings["HOOKHUB_INSTANCE_PATH"])
+        if redis_server.answering():
+            log.info("embedded Redis already answering on %s; using it", redis_server.socket)
+            redis_server = None
+            env["HOOKHUB_REDIS_URL"] = EmbeddedRedis(settings["HOOKHUB_INSTANCE_PATH"]).url
+        else:
+            env["HOOKHUB_REDIS_URL"] = redis_server.start()
+            log.info("embedded Redis started on %s", redis_server.socket)
+    else:
+        log.info("using Redis at %s", _redact(settings["HOOKHUB_REDIS_URL"]))
+    os.environ.update({k: env[k] for k in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_DATABASE_URL", "HOOKHUB_REDIS_URL")})
+
+    stopping = {"signal": None}
+
+    def request_stop(signum, _frame):
+        stopping["signal"] = signum
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    children: list[tuple[str, subprocess.Popen]] = []
+    code = 0
+    try:
+        _migrate()
+        workers = web_workers or settings["HOOKHUB_WEB_WORKERS"]
+        children.append(("web", subprocess.Popen(_web_command(host, port, workers), env=env)))
+        if with_worker:
+            children.append(("worker", subprocess.Popen([sys.executable, "-m", "hub", "worker"], env=env)))
+        log.info("Hookhub serving on http://%s:%s (database %s) — Ctrl-C to stop",
+                 host, port, _redact(settings["HOOKHUB_DATABASE_URL"]))
+        while stopping["signal"] is None:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    log.error("%s process exited with code %s; stopping the hub", name, proc.returncode)
+                    stopping["signal"] = -1
+                    code = 1
+            time.sleep(0.2)
+    except Exception as exc:
+        log.error("cannot start: %s", exc)
+        code = 1
+    finally:
+        _stop_children(children)
+        if redis_server is not None:
+            redis_server.stop()
+        log.info("stopped")
+    return code
+
+
+def _migrate() -> None:
+    from hub.app import _bootstrap, create_app
+    from hub.db import get_database
+    from hub.migrate import upgrade
+
+    app = create_app()
+    upgrade(get_database(app))
+    _bootstrap(app)
+    get_database(app).dispose()
+
+
+def _web_command(host: str, port: int, workers: int) -> list[str]:
+    if importlib.util.find_spec("gunicorn") is not None:
+        return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                "--worker-class", "sync", "--graceful-timeout", "10", "--access-logfile", "-",
+                "--log-level", "info", "hub.app:create_app()"]
+    log.warning("gunicorn is not installed: using the Werkzeug development server")
+    code = f"from hub.app import create_app; create_app().run(host={host!r}, port={port}, threaded=True)"
+    return [sys.executable, "-c", code]
+
+
+def _stop_children(children: list[tuple[str, subprocess.Popen]]) -> None:
+    for _name, proc in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for name, proc in children:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s; killing it", name, STOP_GRACE)
+            proc.kill()
+            proc.wait()
+
+
+def _redact(url: str) -> str:
+    """A URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]

@@ -1,0 +1,396 @@
+"""Connections: validation against the plugins' schemas, write-only secrets, the inbound key."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets as pysecrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from hub.models import Connection, utcnow
+from hub.paths import PathError, compile_path
+from hub.plugin import Channel, ConfigInvalid, ConnectionView, Provider
+from hub.plugin_host import PluginHost
+from hub.services import audit
+from hub.services.errors import NotFound, invalid
+from hub.vault import Vault
+
+SECRET_PLACEHOLDER = "********"  # noqa: S105 - the masked value, not a secret
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9 \[\]().\-_]{3,50}$")
+NAME_RULE = "3 to 50 characters: letters, digits, space and [ ] ( ) . - _"
+FIELD_MAP_KEYS = ("event_id", "channel", "message_id", "event_ts", "text")
+DEFAULT_FIELD_MAP: dict[str, Any] = {
+    "event_id": "event_id", "channel": "channel", "message_id": "message_id", "event_ts": "event_ts",
+    "text": ["text", "message", "content", "body"],
+}
+APPROVAL_MODES = ("none", "manual", "policy")
+MAX_ROTATION_GRACE = 7 * 86400
+
+
+def new_api_key() -> str:
+    """32 random bytes, base64url without padding."""
+    return pysecrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def mask_url(url: str) -> str:
+    """``https://hooks.slack.com/…AbCd``: the host and the last 4 characters, never the token."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return SECRET_PLACEHOLDER
+    if not parts.scheme or not parts.netloc:
+        return SECRET_PLACEHOLDER
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}/…{url[-4:]}" if len(url) > 12 else f"{parts.scheme}://{host}/…"
+
+
+@dataclass
+class Secrets:
+    """The decrypted secret store of one connection."""
+
+    current: dict[str, str]
+    previous: dict[str, list[dict[str, str]]]   # name → [{"value", "expires_at" (ISO)}]
+
+    def live_previous(self, now: datetime) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for name, entries in self.previous.items():
+            values = tuple(e["value"] for e in entries if datetime.fromisoformat(e["expires_at"]) > now)
+            if values:
+                out[name] = values
+        return out
+
+    def prune(self, now: datetime) -> None:
+        for name in list(self.previous):
+            self.previous[name] = [e for e in self.previous[name]
+                                   if datetime.fromisoformat(e["expires_at"]) > now]
+            if not self.previous[name]:
+                del self.previous[name]
+
+
+class ConnectionService:
+    """Create, change and read connections for one workspace session."""
+
+    def __init__(self, session: Session, host: PluginHost, vault: Vault, *, public_url: str,
+                 actor: str = "system") -> None:
+        self.session = session
+        self.host = host
+        self.vault = vault
+        self.public_url = public_url.rstrip("/")
+        self.actor = actor
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, workspace: str, connection_id: str) -> Connection:
+        conn = self.session.get(Connection, connection_id)
+        if conn is None or conn.workspace_id != workspace:
+            raise NotFound(f"no connection {connection_id!r} in workspace {workspace!r}")
+        return conn
+
+    def list(self, workspace: str) -> list[Connection]:
+        return list(self.session.scalars(
+            sa.select(Connection).where(Connection.workspace_id == workspace).order_by(Connection.id.desc())))
+
+    def secrets_of(self, conn: Connection) -> Secrets:
+        data = self.vault.decrypt_json(conn.secrets_encrypted, default={}) or {}
+        return Secrets(dict(data.get("current", {})), dict(data.get("previous", {})))
+
+    def view(self, conn: Connection, now: datetime | None = None) -> ConnectionView:
+        """What plugins see: config and decrypted secrets, rotation values still in their grace."""
+        store = self.secrets_of(conn)
+        return ConnectionView(
+            id=conn.id, name=conn.name, workspace=conn.workspace_id, provider=conn.provider,
+            channel=conn.channel, provider_config=dict(conn.provider_config or {}),
+            channel_config=dict(conn.channel_config or {}), secrets=store.current,
+            previous_secrets=store.live_previous(now or utcnow()), default_channel=conn.default_channel)
+
+    def masked_secrets(self, conn: Connection) -> dict[str, str]:
+        store = self.secrets_of(conn)
+        url_secret = self._channel(conn).url_secret if conn.channel in self.host.channels else None
+        return {name: (mask_url(value) if name == url_secret else SECRET_PLACEHOLDER)
+                for name, value in sorted(store.current.items()) if value}
+
+    def inbound_url(self, conn: Connection, key: str | None = None) -> str | None:
+        if not conn.provider:
+            return None
+        url = f"{self.public_url}/hooks/{conn.provider}/{conn.id}"
+        return f"{url}?key={key}" if key else url
+
+    def reveal_key(self, conn: Connection) -> str:
+        if not conn.provider or not conn.api_key_encrypted:
+            raise NotFound("this connection has no inbound side, so it has no inbound URL")
+        self._audit(conn, "connection.url_revealed")
+        return self.vault.decrypt(conn.api_key_encrypted)
+
+    # ------------------------------------------------------------------ writing
+
+    def create(self, workspace: str, data: Mapping[str, Any]) -> tuple[Connection, str | None]:
+        """A new connection; returns it and its inbound key (shown once) when it has a provider."""
+        errors: dict[str, Any] = {}
+        name = data.get("name")
+        self._check_name(workspace, name, None, errors)
+        provider, channel = data.get("provider"), data.get("channel")
+        if not provider and not channel:
+            errors["_schema"] = ["a connection needs a provider (inbound), a channel (outbound), or both"]
+        conn = Connection(workspace_id=workspace, name=name, provider=provider, channel=channel,
+                          default_channel=data.get("default_channel"),
+                          approval=data.get("approval") or "none", active=data.get("active", True))
+        conn.field_map = self._check_field_map(data.get("field_map"), errors)
+        store = Secrets({}, {})
+        self._apply_config(conn, data, store, errors, creating=True)
+        if conn.approval not in APPROVAL_MODES:
+            errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
+        if errors:
+            raise invalid(errors)
+        key = None
+        if provider:
+            key = new_api_key()
+            conn.api_key_hash = hash_key(key)
+            conn.api_key_encrypted = self.vault.encrypt(key)
+        conn.secrets_encrypted = self._encrypt(store)
+        self.session.add(conn)
+        self.session.flush()
+        self._audit(conn, "connection.created", {"provider": provider, "channel": channel,
+                                                 "secrets": sorted(store.current)})
+        return conn, key
+
+    def update(self, conn: Connection, data: Mapping[str, Any]) -> Connection:
+        """Apply the fields present in ``data`` (PATCH semantics); secrets sent back as the
+        placeholder keep their stored value, ``null`` or ``""`` removes them."""
+        errors: dict[str, Any] = {}
+        if "name" in data:
+            self._check_name(conn.workspace_id, data["name"], conn.id, errors)
+        if "provider" in data and data["provider"] != conn.provider:
+            errors["provider"] = ["the provider of a saved connection cannot change; create a new connection"]
+        if "channel" in data and data["channel"] != conn.channel:
+            conn.channel = data["channel"]
+            if "channel_config" not in data:
+                errors["channel_config"] = ["give the new channel's configuration with the new channel"]
+        if not conn.provider and not conn.channel:
+            errors["channel"] = ["a connection without a provider needs a channel"]
+        if "field_map" in data:
+            conn.field_map = self._check_field_map(data["field_map"], errors)
+        if "approval" in data:
+            if data["approval"] not in APPROVAL_MODES:
+                errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
+            else:
+                conn.approval = data["approval"]
+        store = self.secrets_of(conn)
+        changed_secrets = self._apply_config(conn, data, store, errors, creating=False)
+        if errors:
+            raise invalid(errors)  # the caller's transaction is rolled back, undoing the partial changes
+        if "name" in data:
+            conn.name = data["name"]
+        if "default_channel" in data:
+            conn.default_channel = data["default_channel"]
+        if "active" in data and data["active"] != conn.active:
+            self._set_active(conn, bool(data["active"]))
+        conn.secrets_encrypted = self._encrypt(store)
+        conn.version = (conn.version or 0) + 1
+        self.session.flush()
+        self._audit(conn, "connection.updated", {"fields": sorted(k for k in data if k != "secrets"),
+                                                 "secrets_changed": changed_secrets})
+        return conn
+
+    def delete(self, conn: Connection) -> None:
+        self._audit(conn, "connection.deleted", {"name": conn.name})
+        self.session.delete(conn)
+        self.session.flush()
+
+    def set_active(self, conn: Connection, active: bool, reason: str | None = None) -> Connection:
+        self._set_active(conn, active, reason)
+        conn.version = (conn.version or 0) + 1
+        self.session.flush()
+        self._audit(conn, "connection.activated" if active else "connection.deactivated",
+                    {"reason": reason} if reason else {})
+        return conn
+
+    def reset_key(self, conn: Connection) -> str:
+        """A new inbound key; the old one stops working at once."""
+        if not conn.provider:
+            raise NotFound("this connection has no inbound side, so it has no key to reset")
+        key = new_api_key()
+        conn.api_key_hash = hash_key(key)
+        conn.api_key_encrypted = self.vault.encrypt(key)
+        conn.version = (conn.version or 0) + 1
+        self.session.flush()
+        self._audit(conn, "connection.key_reset")
+        return key
+
+    def rotate_secret(self, conn: Connection, name: str, value: str, grace_seconds: int | None = None) -> datetime:
+        """Make ``value`` the current ``name``; the old value keeps working for the grace period."""
+        allowed = self._secret_fields(conn)
+        if name not in allowed:
+            raise invalid({"name": [f"this connection has no secret {name!r}; it has: {', '.join(sorted(allowed))}"]})
+        if not value or value == SECRET_PLACEHOLDER:
+            raise invalid({"secret": ["give the new secret value"]})
+        if grace_seconds is None:
+            grace_seconds = int((conn.provider_config or {}).get("rotation_grace") or 86400)
+        if not 0 <= grace_seconds <= MAX_ROTATION_GRACE:
+            raise invalid({"grace_seconds": [f"must be between 0 and {MAX_ROTATION_GRACE} (7 days)"]})
+        now = utcnow()
+        store = self.secrets_of(conn)
+        store.prune(now)
+        expires = now + timedelta(seconds=grace_seconds)
+        old = store.current.get(name)
+        if old and old != value and grace_seconds > 0:
+            store.previous.setdefault(name, []).append({"value": old, "expires_at": expires.isoformat()})
+        store.current[name] = value
+        conn.secrets_encrypted = self._encrypt(store)
+        conn.version = (conn.version or 0) + 1
+        self.session.flush()
+        self._audit(conn, "connection.secret_rotated", {"secret": name, "previous_valid_until": expires.isoformat()})
+        return expires
+
+    # ------------------------------------------------------------------ helpers
+
+    def _provider(self, conn: Connection) -> Provider:
+        return self.host.providers.get(conn.provider)
+
+    def _channel(self, conn: Connection) -> Channel:
+        return self.host.channels.get(conn.channel)
+
+    def _secret_fields(self, conn: Connection) -> set[str]:
+        names: set[str] = set()
+        if conn.provider in self.host.providers:
+            names |= set(self._provider(conn).secrets_schema().fields)
+        if conn.channel in self.host.channels:
+            names |= set(self._channel(conn).secrets_schema().fields)
+        return names
+
+    def _check_name(self, workspace: str, name: Any, own_id: str | None, errors: dict[str, Any]) -> None:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            errors["name"] = [f"must be {NAME_RULE}"]
+            return
+        clash = self.session.scalar(sa.select(Connection.id).where(
+            Connection.workspace_id == workspace, Connection.name == name))
+        if clash and clash != own_id:
+            errors["name"] = [f"a connection named {name!r} already exists in workspace {workspace!r}"]
+
+    def _check_field_map(self, field_map: Any, errors: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(DEFAULT_FIELD_MAP)
+        if field_map is None:
+            return merged
+        if not isinstance(field_map, Mapping):
+            errors["field_map"] = ["must be an object"]
+            return merged
+        problems: dict[str, list[str]] = {}
+        for key, paths in field_map.items():
+            if key not in FIELD_MAP_KEYS:
+                problems[key] = [f"unknown field; known: {', '.join(FIELD_MAP_KEYS)}"]
+                continue
+            candidates = paths if isinstance(paths, list) else [paths]
+            if not candidates or not all(isinstance(p, str) for p in candidates):
+                problems[key] = ["must be a path or a list of paths"]
+                continue
+            for path in candidates:
+                try:
+                    if not path.startswith(("header:", "query:")):
+                        compile_path(path)
+                except PathError as exc:
+                    problems[key] = [str(exc)]
+            merged[key] = paths
+        if problems:
+            errors["field_map"] = problems
+        return merged
+
+    def _apply_config(self, conn: Connection, data: Mapping[str, Any], store: Secrets,
+                      errors: dict[str, Any], *, creating: bool) -> list[str]:
+        """Validate plugin config and secrets into ``conn`` / ``store``; returns changed secret names."""
+        provider = channel = None
+        if conn.provider:
+            if conn.provider not in self.host.providers:
+                errors["provider"] = [f"no provider {conn.provider!r} is installed; installed: "
+                                      f"{', '.join(self.host.providers) or 'none'}"]
+            else:
+                provider = self._provider(conn)
+        if conn.channel:
+            if conn.channel not in self.host.channels:
+                errors["channel"] = [f"no channel {conn.channel!r} is installed; installed: "
+                                     f"{', '.join(self.host.channels) or 'none'}"]
+            else:
+                channel = self._channel(conn)
+        for plugin, key in ((provider, "provider_config"), (channel, "channel_config")):
+            if plugin is None:
+                if data.get(key) and creating:
+                    errors[key] = [f"given without a {key.split('_')[0]}"]
+                continue
+            if key in data or creating:
+                raw = data.get(key) or {}
+                try:
+                    loaded = plugin.config_schema().load(raw)
+                except ValidationError as exc:
+                    errors[key] = exc.messages
+                    continue
+                setattr(conn, key, {k: v for k, v in loaded.items() if v is not None})
+        changed: list[str] = []
+        allowed: dict[str, Any] = {}
+        for plugin in (provider, channel):
+            if plugin is not None:
+                allowed.update(plugin.secrets_schema().fields)
+        incoming = data.get("secrets") or {}
+        secret_errors: dict[str, list[str]] = {}
+        for name, value in incoming.items():
+            if name not in allowed:
+                secret_errors[name] = [f"not a secret of this connection; expected one of: "
+                                       f"{', '.join(sorted(allowed)) or 'none'}"]
+                continue
+            if value is None or value == "":
+                if store.current.pop(name, None) is not None:
+                    changed.append(name)
+                continue
+            if not isinstance(value, str):
+                secret_errors[name] = ["must be a string"]
+                continue
+            if value == SECRET_PLACEHOLDER or (value.startswith(("http://", "https://")) and "/…" in value):
+                continue  # the placeholder (or the masked URL) came back: keep the stored value
+            if store.current.get(name) != value:
+                store.current[name] = value
+                changed.append(name)
+        for plugin in (provider, channel):
+            if plugin is None:
+                continue
+            for name in plugin.required_secrets:
+                if not store.current.get(name) and name not in secret_errors:
+                    secret_errors[name] = [f"required by {plugin.name!r}"]
+        if secret_errors:
+            errors["secrets"] = secret_errors
+        if errors:
+            return changed
+        for plugin, key in ((provider, "provider_config"), (channel, "channel_config")):
+            if plugin is None:
+                continue
+            try:
+                plugin.validate_config(getattr(conn, key) or {}, dict(store.current))
+            except ConfigInvalid as exc:
+                errors[key] = exc.fields or [exc.message]
+            except ValidationError as exc:
+                errors[key] = exc.messages
+        return changed
+
+    def _set_active(self, conn: Connection, active: bool, reason: str | None = None) -> None:
+        conn.active = active
+        if active:
+            conn.disabled_reason = None
+            conn.consecutive_failures = 0
+            conn.failing_since = None
+        else:
+            conn.disabled_reason = reason
+
+    def _encrypt(self, store: Secrets) -> str:
+        return self.vault.encrypt_json({"current": store.current, "previous": store.previous})
+
+    def _audit(self, conn: Connection, action: str, details: dict[str, Any] | None = None) -> None:
+        audit.record(self.session, actor=self.actor, action=action, workspace=conn.workspace_id,
+                     object_type="connection", object_id=conn.id, details=details or {})

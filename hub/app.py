@@ -22,6 +22,7 @@ def create_app(config: Any = None) -> Flask:
     logging.getLogger("hub").setLevel(app.config["HOOKHUB_LOG_LEVEL"])
 
     from hub import api, db, errors, health, plugin_host, queue, vault
+    from hub.inbound import routes as inbound
 
     errors.init_app(app)
     db.init_app(app)
@@ -29,9 +30,10 @@ def create_app(config: Any = None) -> Flask:
     queue.init_app(app)
     plugin_host.init_app(app)
     health.init_app(app)
+    inbound.init_app(app)
     api.init_app(app)
     _register_plugin_blueprints(app)
-    _bootstrap(app)
+    bootstrap(app)
     return app
 
 
@@ -41,7 +43,7 @@ def _register_plugin_blueprints(app: Flask) -> None:
     get_host(app).hook.hub_register_blueprints(register=app.register_blueprint)
 
 
-def _bootstrap(app: Flask) -> None:
+def bootstrap(app: Flask) -> None:
     """The default workspace and the bootstrap token, when the schema is in place."""
     import sqlalchemy as sa
 

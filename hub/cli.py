@@ -88,12 +88,12 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply pending migrations (also done by `hookhub serve`)."""
-    from hub.app import _bootstrap
+    from hub.app import bootstrap
     from hub.db import get_database
     from hub.migrate import upgrade
 
     upgrade(get_database(), revision)
-    _bootstrap(current_app._get_current_object())
+    bootstrap(current_app._get_current_object())
     click.echo(f"database at {revision}")
 
 
@@ -127,12 +127,9 @@ def connections_group() -> None:
 
 
 def _service(session: Any) -> Any:
-    from hub.plugin_host import get_host
-    from hub.services.connections import ConnectionService
-    from hub.vault import get_vault
+    from hub.services.connections import for_app
 
-    return ConnectionService(session, get_host(), get_vault(),
-                             public_url=current_app.config["HOOKHUB_PUBLIC_URL"], actor="cli")
+    return for_app(session, actor="cli")
 
 
 def _run(fn: Any) -> Any:

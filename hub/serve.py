@@ -76,13 +76,13 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None 
 
 
 def _migrate() -> None:
-    from hub.app import _bootstrap, create_app
+    from hub.app import bootstrap, create_app
     from hub.db import get_database
     from hub.migrate import upgrade
 
     app = create_app()
     upgrade(get_database(app))
-    _bootstrap(app)
+    bootstrap(app)
     get_database(app).dispose()
 
 

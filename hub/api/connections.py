@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub import db
-from hub.api.auth import actor, admin_only, current_token, workspace_for
+from hub.api.auth import actor, admin_only, current_token, protect, workspace_for
 from hub.models import Connection
-from hub.plugin_host import get_host
-from hub.services.connections import APPROVAL_MODES, ConnectionService
+from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
 from hub.services.errors import invalid
-from hub.vault import get_vault
 
 blp = Blueprint("connections", __name__, url_prefix="/api/v1/connections",
                 description="Connections to external systems: inbound providers and outbound channels.")
+protect(blp)
 
 
 class ConnectionIn(Schema):
@@ -99,8 +97,7 @@ class RotateOut(Schema):
 
 
 def service() -> ConnectionService:
-    return ConnectionService(db.session(), get_host(), get_vault(),
-                             public_url=current_app.config["HOOKHUB_PUBLIC_URL"], actor=actor())
+    return for_app(db.session(), actor())
 
 
 def to_json(svc: ConnectionService, conn: Connection, key: str | None = None) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from typing import Any
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask_smorest import Blueprint
 
+from hub.api.auth import protect
 from hub.plugin import Channel, Provider
 from hub.plugin_host import get_host
 
 blp = Blueprint("plugins", __name__, url_prefix="/api/v1/plugins",
                 description="Installed plugins and the settings each provider and channel takes.")
+protect(blp)
 
 _converter = OpenAPIConverter(openapi_version="3.0.3", schema_name_resolver=lambda _schema: None, spec=None)
 

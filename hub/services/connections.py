@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets as pysecrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,12 +83,13 @@ class ConnectionService:
     """Create, change and read connections for one workspace session."""
 
     def __init__(self, session: Session, host: PluginHost, vault: Vault, *, public_url: str,
-                 actor: str = "system") -> None:
+                 actor: str = "system", on_change: Callable[[], None] | None = None) -> None:
         self.session = session
         self.host = host
         self.vault = vault
         self.public_url = public_url.rstrip("/")
         self.actor = actor
+        self._on_change = on_change
 
     # ------------------------------------------------------------------ reading
 
@@ -114,6 +115,16 @@ class ConnectionService:
             channel=conn.channel, provider_config=dict(conn.provider_config or {}),
             channel_config=dict(conn.channel_config or {}), secrets=store.current,
             previous_secrets=store.live_previous(now or utcnow()), default_channel=conn.default_channel)
+
+    def earliest_rotation_expiry(self, conn: Connection) -> float:
+        """Monotonic time at which a rotated-out secret expires (0.0 when none is pending)."""
+        import time
+
+        now = utcnow()
+        expiries = [datetime.fromisoformat(e["expires_at"]) for entries in self.secrets_of(conn).previous.values()
+                    for e in entries]
+        future = [(t - now).total_seconds() for t in expiries if t > now]
+        return time.monotonic() + min(future) if future else 0.0
 
     def masked_secrets(self, conn: Connection) -> dict[str, str]:
         store = self.secrets_of(conn)
@@ -392,5 +403,22 @@ class ConnectionService:
         return self.vault.encrypt_json({"current": store.current, "previous": store.previous})
 
     def _audit(self, conn: Connection, action: str, details: dict[str, Any] | None = None) -> None:
+        if self._on_change is not None and not action.endswith("url_revealed"):
+            # After the commit, so no other process can cache the state from before the change.
+            sa.event.listen(self.session, "after_commit", lambda _s: self._on_change(), once=True)
         audit.record(self.session, actor=self.actor, action=action, workspace=conn.workspace_id,
                      object_type="connection", object_id=conn.id, details=details or {})
+
+
+def for_app(session: Session, actor: str) -> ConnectionService:
+    """A service wired to the current app: its plugins, vault, public URL and cache epoch."""
+    from flask import current_app
+
+    from hub.inbound.cache import bump_epoch
+    from hub.plugin_host import get_host
+    from hub.queue import get_redis
+    from hub.vault import get_vault
+
+    app = current_app._get_current_object()
+    return ConnectionService(session, get_host(app), get_vault(app), public_url=app.config["HOOKHUB_PUBLIC_URL"],
+                             actor=actor, on_change=lambda: bump_epoch(get_redis(app)))

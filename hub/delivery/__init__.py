@@ -1,0 +1,1 @@
+"""The outbound delivery engine: render, check, send, interpret, retry, dead-letter."""

@@ -1,0 +1,1 @@
+"""The inbound gateway: ``/hooks/<provider>/<connection_id>``, verified, recorded, never lost."""

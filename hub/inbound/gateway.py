@@ -1,0 +1,208 @@
+"""The inbound pipeline after the HTTP layer has read the request: key, handshake, signature,
+parse, envelope, dedupe, durable storage, then the routing job. Nothing here imports Flask."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.db import Database
+from hub.ids import new_id
+from hub.inbound.cache import ConnectionCache, ConnectionRuntime
+from hub.inbound.envelope import FieldMap, build_envelope
+from hub.models import Connection, Event
+from hub.plugin import (
+    HookhubError,
+    InboundRequest,
+    InvalidPayload,
+    ParsedEvent,
+    PluginError,
+    PluginResponse,
+    SignatureInvalid,
+)
+from hub.plugin_host import PluginHost
+from hub.services.connections import DEFAULT_FIELD_MAP, ConnectionService
+from hub.services.errors import NotFound, Unauthorized, Unavailable
+from hub.vault import Vault
+
+log = logging.getLogger(__name__)
+DEDUPE_KEY = "hookhub:dedupe:{}:{}"
+
+
+class ProviderMismatch(HookhubError):
+    code = "provider_mismatch"
+    status = 400
+
+
+class MethodNotAllowed(HookhubError):
+    code = "method_not_allowed"
+    status = 405
+
+
+@dataclass
+class Outcome:
+    """What to answer: the hub's JSON (accepted / duplicate) or a provider's own reply."""
+
+    status: str = "accepted"
+    id: str | None = None
+    event_id: str | None = None
+    reply: PluginResponse | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {"status": self.status, "id": self.id, "event_id": self.event_id}
+
+
+class Gateway:
+    """One per app: holds the connection cache and the handles the pipeline needs."""
+
+    def __init__(self, *, database: Database, redis_client: Any, host: PluginHost, vault: Vault,
+                 config: dict[str, Any], enqueue_route: Any) -> None:
+        self.db = database
+        self._redis = redis_client          # a callable returning the client (lazy)
+        self.host = host
+        self.vault = vault
+        self.config = config
+        self.enqueue_route = enqueue_route
+        self.cache = ConnectionCache(self._load, redis_client)
+
+    # ------------------------------------------------------------------ lookup
+
+    def connection(self, connection_id: str, provider: str) -> ConnectionRuntime:
+        """The active connection for this URL: 404 unknown or inactive, 400 wrong provider segment."""
+        try:
+            runtime = self.cache.get(connection_id)
+        except SQLAlchemyError as exc:
+            log.error("database unavailable while looking up %s: %s", connection_id, exc)
+            raise Unavailable("storage is unavailable; retry later") from None
+        if runtime is None or not runtime.active or runtime.provider is None:
+            raise NotFound("no active inbound connection at this URL")
+        if runtime.provider_name != provider:
+            raise ProviderMismatch(f"this connection uses the {runtime.provider_name!r} provider: "
+                                   f"post to /hooks/{runtime.provider_name}/{connection_id}")
+        return runtime
+
+    def _load(self, connection_id: str) -> ConnectionRuntime | None:
+        if not connection_id.startswith("con_") or len(connection_id) > 40:
+            return None
+        with self.db.session() as session:
+            conn = session.get(Connection, connection_id)
+            if conn is None or not conn.provider:
+                return None
+            svc = ConnectionService(session, self.host, self.vault, public_url="")
+            view = svc.view(conn)
+            provider = self.host.providers.get(conn.provider) if conn.provider in self.host.providers else None
+            config = conn.provider_config or {}
+            return ConnectionRuntime(
+                id=conn.id, workspace=conn.workspace_id, name=conn.name, provider_name=conn.provider,
+                provider=provider, active=conn.active, key_hash=conn.api_key_hash, view=view,
+                field_map=FieldMap({**DEFAULT_FIELD_MAP, **(conn.field_map or {})}),
+                default_channel=conn.default_channel,
+                max_body=int(config.get("max_body_bytes") or self.config["HOOKHUB_MAX_BODY_BYTES"]),
+                dedupe_window=int(config.get("dedupe_window") or self.config["HOOKHUB_DEDUPE_WINDOW"]),
+                valid_until=svc.earliest_rotation_expiry(conn))
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def receive(self, rt: ConnectionRuntime, request: InboundRequest) -> Outcome:
+        self._check_key(rt, request)
+        provider = rt.provider
+        assert provider is not None
+        if request.method == "GET":
+            reply = provider.handshake(request, rt.view)
+            if reply is None:
+                raise MethodNotAllowed(f"the {rt.provider_name!r} provider takes POST requests only")
+            return Outcome(status="handshake", reply=reply)
+        try:
+            provider.verify(request, rt.view)
+        except HookhubError:
+            raise
+        except Exception:  # a plugin bug must refuse the request, not accept it or answer 500
+            log.exception("provider %s crashed in verify", rt.provider_name)
+            raise SignatureInvalid("the signature could not be verified") from None
+        try:
+            parsed = provider.parse(request, rt.view)
+        except HookhubError:
+            raise
+        except Exception:
+            log.exception("provider %s crashed in parse", rt.provider_name)
+            raise InvalidPayload("the body could not be parsed") from None
+        if not isinstance(parsed, ParsedEvent):
+            raise PluginError(f"provider {rt.provider_name!r} returned {type(parsed).__name__} from parse")
+        if not parsed.store:
+            return Outcome(status="handshake", reply=parsed.reply)
+        return self._store(rt, request, parsed)
+
+    def _check_key(self, rt: ConnectionRuntime, request: InboundRequest) -> None:
+        key = request.query_value("key") or request.headers.get("X-Hookhub-Key")
+        if not key:
+            raise Unauthorized("missing inbound key: add ?key=… to the URL or send the X-Hookhub-Key header")
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        if not rt.key_hash or not hmac.compare_digest(digest, rt.key_hash):
+            raise Unauthorized("the inbound key is not valid for this connection")
+
+    def _store(self, rt: ConnectionRuntime, request: InboundRequest, parsed: ParsedEvent) -> Outcome:
+        hub_id = new_id("evt")
+        envelope = build_envelope(hub_id=hub_id, workspace=rt.workspace, connection_name=rt.name,
+                                  provider=rt.provider_name or "", default_channel=rt.default_channel,
+                                  field_map=rt.field_map, parsed=parsed, request=request)
+        event_id = envelope["event_id"]
+        claim = self._claim(rt, event_id, hub_id, request)
+        if claim is not None:
+            return Outcome(status="duplicate", id=claim, event_id=event_id, reply=parsed.reply)
+        try:
+            with self.db.session() as session:
+                session.execute(sa.insert(Event).values(
+                    id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
+                    event_id=event_id, status="accepted", envelope=envelope, raw_body=request.body,
+                    content_type=request.headers.get("Content-Type"), remote_addr=request.remote_addr,
+                    received_at=request.received_at))
+        except SQLAlchemyError as exc:
+            log.error("could not store event for %s: %s", rt.id, exc)
+            self._release(rt, event_id)
+            raise Unavailable("storage is unavailable; the event was not accepted, retry later") from None
+        try:
+            self.enqueue_route(hub_id)
+        except redis.RedisError as exc:  # stored: the sweeper enqueues it when Redis is back
+            log.warning("event %s stored but not enqueued (%s); the sweeper will route it", hub_id, exc)
+        return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=parsed.reply)
+
+    # ------------------------------------------------------------------ dedupe
+
+    def _claim(self, rt: ConnectionRuntime, event_id: str, hub_id: str, request: InboundRequest) -> str | None:
+        """None when this event_id is new on the connection, else the hub id that has it."""
+        if rt.dedupe_window <= 0:
+            return None
+        key = DEDUPE_KEY.format(rt.id, hashlib.sha256(event_id.encode()).hexdigest()[:32])
+        try:
+            client = self._redis()
+            if client.set(key, hub_id, nx=True, ex=rt.dedupe_window):
+                return None
+            existing = client.get(key)
+            return existing.decode() if existing else hub_id
+        except redis.RedisError:
+            return self._claim_from_database(rt, event_id, request)
+
+    def _claim_from_database(self, rt: ConnectionRuntime, event_id: str, request: InboundRequest) -> str | None:
+        since = request.received_at - timedelta(seconds=rt.dedupe_window)
+        try:
+            with self.db.session() as session:
+                return session.scalar(sa.select(Event.id).where(
+                    Event.connection_id == rt.id, Event.event_id == event_id, Event.received_at >= since).limit(1))
+        except SQLAlchemyError:
+            return None  # the insert will fail too and answer 503
+
+    def _release(self, rt: ConnectionRuntime, event_id: str) -> None:
+        """Un-claim an event_id whose event could not be stored, so the sender's retry is accepted."""
+        try:
+            key = DEDUPE_KEY.format(rt.id, hashlib.sha256(event_id.encode()).hexdigest()[:32])
+            self._redis().delete(key)
+        except redis.RedisError:
+            pass

@@ -1,0 +1,67 @@
+"""RQ jobs. Each runs inside the worker's app context (see ``hub.worker``) and is idempotent:
+the sweeper may enqueue a job again when it cannot tell whether the first one ran."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from rq import Retry
+
+from hub import db
+from hub.models import Event, utcnow
+from hub.plugin import EventView
+from hub.plugin_host import get_host
+from hub.queue import get_queue
+
+log = logging.getLogger(__name__)
+ROUTE_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+
+
+def route_job_id(event_id: str) -> str:
+    return f"route-{event_id}"
+
+
+def enqueue_route(event_id: str, app: Flask | None = None) -> None:
+    get_queue("ingest", app).enqueue_call(
+        "hub.jobs.route_event", args=(event_id,), job_id=route_job_id(event_id), result_ttl=0,
+        failure_ttl=7 * 86400, timeout=300, retry=ROUTE_RETRY)
+
+
+def route_event(event_id: str) -> str:
+    """Turn an accepted event into deliveries (once), then tell the plugins it was received."""
+    session = db.session()
+    event = session.get(Event, event_id, with_for_update=True)
+    if event is None:
+        log.warning("event %s no longer exists", event_id)
+        return "missing"
+    if event.status != "accepted":
+        session.rollback()
+        return "already-routed"
+    from hub.routing import create_deliveries
+
+    deliveries = create_deliveries(session, event)
+    event.status = "routed"
+    event.routed_at = utcnow()
+    session.commit()
+    view = EventView(id=event.id, connection_id=event.connection_id, envelope=event.envelope,
+                     raw_body=event.raw_body)
+    try:
+        get_host().hook.hub_event_received(event=view)
+    except Exception:  # an observer's bug must not re-route the event
+        log.exception("a hub_event_received hook failed for %s", event_id)
+    from hub.delivery.dispatch import dispatch
+
+    for delivery_id in deliveries:
+        dispatch(delivery_id, current_app._get_current_object())
+    return f"routed to {len(deliveries)} target(s)"
+
+
+def stuck_events(limit: int = 500, older_than_seconds: float = 10.0) -> list[str]:
+    """Accepted events no job has routed yet (Redis was down, or a crash between commit and enqueue)."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    return list(db.session().scalars(sa.select(Event.id).where(
+        Event.status == "accepted", Event.received_at < cutoff).order_by(Event.received_at).limit(limit)))

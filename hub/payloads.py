@@ -10,8 +10,9 @@ from urllib.parse import parse_qsl
 from werkzeug.formparser import parse_form_data
 
 
-def parse_body(body: bytes, content_type: str, *, content_type_header: str | None = None) -> Any:
-    """The payload of ``body``: a JSON value, a form dict (repeated names become lists),
+def parse_body(body: bytes, content_type: str) -> Any:
+    """The payload of ``body`` by ``content_type`` (the whole header: multipart needs its boundary):
+    a JSON value, a form dict (repeated names become lists),
     a multipart dict (files as ``{"filename", "content_type", "size"}``), or the body as text.
 
     Raises ``InvalidPayload`` when the body does not parse as its declared JSON or form type."""
@@ -36,7 +37,7 @@ def parse_body(body: bytes, content_type: str, *, content_type_header: str | Non
             raise InvalidPayload(f"the form body cannot be parsed: {_short(exc)}") from None
         return _group(pairs)
     if mimetype.startswith("multipart/form-data"):
-        return _parse_multipart(body, content_type_header or content_type)
+        return _parse_multipart(body, content_type)
     return body.decode("utf-8", errors="replace")
 
 

@@ -268,6 +268,10 @@ class InboundRequest:
         values = self.query.get(name)
         return values[0] if values else None
 
+    def parse_body(self) -> Any:
+        """The body parsed by its Content-Type (see :func:`parse_body`)."""
+        return parse_body(self.body, self.headers.get("Content-Type") or self.content_type)
+
 
 @dataclass(frozen=True)
 class ConnectionView:
@@ -513,7 +517,7 @@ class Provider(_PluginClass):
     def parse(self, request: InboundRequest, conn: ConnectionView) -> ParsedEvent:
         """Turn a verified request into a :class:`ParsedEvent`; raise :class:`InvalidPayload`
         for a body that does not parse as its content type."""
-        return ParsedEvent(payload=parse_body(request.body, request.content_type))
+        return ParsedEvent(payload=request.parse_body())
 
 
 class Channel(_PluginClass):

@@ -136,7 +136,7 @@ def test_two_plugins_registering_the_same_name_fail_naming_both(third_party):
 
 
 def test_missing_builtins_give_an_install_hint():
-    foreign = [md.EntryPoint(name="other", value="json", group="hookhub")]  # not from the hookhub distribution
+    foreign = [md.EntryPoint(name="other", value="json", group="hookhub")]  # not from our distribution
     with pytest.raises(PluginError, match="not installed.*make install"):
         PluginHost(entry_points=foreign).load()
 

@@ -83,7 +83,9 @@ class Gateway:
             log.error("database unavailable while looking up %s: %s", connection_id, exc)
             raise Unavailable("storage is unavailable; retry later") from None
         if runtime is None or not runtime.active or runtime.provider is None:
-            raise NotFound("no active inbound connection at this URL")
+            error = NotFound("no active inbound connection at this URL")
+            error.runtime = runtime  # type: ignore[attr-defined]  # the failure record names a known connection
+            raise error
         if runtime.provider_name != provider:
             raise ProviderMismatch(f"this connection uses the {runtime.provider_name!r} provider: "
                                    f"post to /hooks/{runtime.provider_name}/{connection_id}")

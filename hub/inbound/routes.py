@@ -29,7 +29,7 @@ def receive(provider: str, connection_id: str) -> Response:
         body = _read_body(runtime.max_body)
         outcome = gateway.receive(runtime, _inbound_request(body, received_at))
     except HookhubError as exc:
-        _record(gateway, exc, connection_id, runtime, body)
+        _record(gateway, exc, runtime or getattr(exc, "runtime", None), body)
         return handle_hookhub_error(exc)
     if outcome.reply is not None:
         reply = outcome.reply
@@ -70,8 +70,7 @@ def _inbound_request(body: bytes, received_at: datetime) -> InboundRequest:
         received_at=received_at)
 
 
-def _record(gateway: Gateway, exc: HookhubError, connection_id: str, runtime: ConnectionRuntime | None,
-            body: bytes | None) -> None:
+def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | None, body: bytes | None) -> None:
     try:
         redis_client = gateway._redis()
     except Exception:  # Redis unreachable: record without the cap
@@ -79,7 +78,7 @@ def _record(gateway: Gateway, exc: HookhubError, connection_id: str, runtime: Co
     record_failure(
         gateway.db, redis_client, current_app.config["HOOKHUB_FAILURES_PER_MINUTE"],
         workspace_id=runtime.workspace if runtime else None,
-        connection_id=runtime.id if runtime else (connection_id if connection_id.startswith("con_") else None),
+        connection_id=runtime.id if runtime else None,
         status=exc.status, code=exc.code, message=exc.message[:2000], method=request.method,
         path=request.path[:500], remote_addr=request.remote_addr,
         header_names=sorted({name.lower() for name in request.headers.keys()})[:100],

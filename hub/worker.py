@@ -50,8 +50,20 @@ def build_worker(app: Flask, queues: list[str] | None = None, name: str | None =
 
 def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = False,
                with_scheduler: bool = True) -> bool:
+    """Work the queues; unless in burst mode, also heartbeat and sweep in a background thread."""
+    import threading
+
+    from hub.sweeper import mark_alive, start_background
+
     configure_job_logging(app.config.get("HOOKHUB_LOG_LEVEL", "INFO"))
     worker = build_worker(app, queues)
-    return worker.work(burst=burst, with_scheduler=with_scheduler,
-                       logging_level=app.config.get("HOOKHUB_LOG_LEVEL", "INFO"),
-                       log_format=LOG_FORMAT.replace("%(job_id)s", "-"))
+    mark_alive(get_redis(app), worker.name)
+    stop = threading.Event()
+    if not burst:
+        start_background(app, worker.name, stop)
+    try:
+        return worker.work(burst=burst, with_scheduler=with_scheduler,
+                           logging_level=app.config.get("HOOKHUB_LOG_LEVEL", "INFO"),
+                           log_format=LOG_FORMAT.replace("%(job_id)s", "-"))
+    finally:
+        stop.set()

@@ -131,7 +131,8 @@ def test_two_plugins_registering_the_same_name_fail_naming_both(third_party):
         def hub_register_providers(registry):
             registry.add(Clash)
     """, entry_name="clash", module="hookhub_clash_plugin", dist="hookhub-clash")
-    with pytest.raises(PluginError, match="registered twice: by '(clash|provider_generic)' and '(clash|provider_generic)'"):
+    names = "'(clash|provider_generic)'"
+    with pytest.raises(PluginError, match=f"registered twice: by {names} and {names}"):
         PluginHost().load()
 
 

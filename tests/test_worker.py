@@ -1,0 +1,120 @@
+"""Routing jobs on a real RQ worker, the hub_event_received hook, job logging, and the sweeper."""
+
+import logging
+
+import pytest
+from rq import Queue
+from rq.job import Job
+
+from hub.db import get_database
+from hub.jobs import route_job_id
+from hub.models import Event
+from hub.plugin import hookimpl
+from hub.plugin_host import get_host
+from hub.sweeper import ALIVE_KEY, sweep
+from hub.worker import JobIdFilter, build_worker
+
+
+class Observer:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def hub_event_received(self, event):
+        logging.getLogger("hub.test").info("observed %s", event.id)
+        self.seen.append((event.id, event.envelope["event_id"]))
+
+
+@pytest.fixture
+def observer(app):
+    obs = Observer()
+    get_host(app).register(obs, "test-observer")
+    return obs
+
+
+@pytest.fixture
+def inbound_url(api):
+    created = api.post("/connections", json={"name": "src", "provider": "generic"}).json
+    return created["inbound_url"].replace("http://hub.test", "")
+
+
+def status_of(app, event_id):
+    with get_database(app).session() as s:
+        return s.get(Event, event_id).status
+
+
+def test_worker_routes_events_and_calls_the_hook_once(app, client, inbound_url, observer):
+    ids = [client.post(inbound_url, json={"event_id": f"e{i}"}).json["id"] for i in range(3)]
+    assert all(status_of(app, i) == "accepted" for i in ids)
+    build_worker(app).work(burst=True)
+    assert all(status_of(app, i) == "routed" for i in ids)
+    assert sorted(observer.seen) == sorted((i, f"e{n}") for n, i in enumerate(ids))
+
+
+def test_route_job_is_idempotent(app, client, inbound_url, observer, redis_client):
+    event_id = client.post(inbound_url, json={"event_id": "once"}).json["id"]
+    build_worker(app).work(burst=True)
+    from hub.jobs import enqueue_route
+
+    enqueue_route(event_id, app)            # a second job for the same event, as a sweeper might make
+    build_worker(app).work(burst=True)
+    assert [seen[0] for seen in observer.seen] == [event_id]
+
+
+def test_job_logs_carry_the_job_id(app, client, inbound_url, observer, caplog):
+    event_id = client.post(inbound_url, json={"event_id": "logme"}).json["id"]
+    handler_filter = JobIdFilter()
+    caplog.handler.addFilter(handler_filter)
+    with caplog.at_level(logging.INFO, logger="hub.test"):
+        build_worker(app).work(burst=True)
+    records = [r for r in caplog.records if r.name == "hub.test"]
+    assert records and records[0].job_id == route_job_id(event_id)
+
+
+def test_sweeper_enqueues_an_event_that_never_reached_the_queue(app, client, inbound_url, observer,
+                                                                redis_client):
+    event_id = client.post(inbound_url, json={"event_id": "lost"}).json["id"]
+    Queue("ingest", connection=redis_client).empty()          # as if Redis had lost the job
+    assert not Job.exists(route_job_id(event_id), connection=redis_client)
+    _age_events(app)
+    assert sweep(app, force=True)["events_requeued"] == 1
+    build_worker(app).work(burst=True)
+    assert status_of(app, event_id) == "routed"
+    assert sweep(app, force=True)["events_requeued"] == 0       # nothing left to do
+
+
+def test_sweeper_recovers_a_job_held_by_a_dead_worker(app, client, inbound_url, observer, redis_client):
+    event_id = client.post(inbound_url, json={"event_id": "orphan"}).json["id"]
+    queue = Queue("ingest", connection=redis_client)
+    job = Job.fetch(route_job_id(event_id), connection=redis_client)
+    queue.remove(job)
+    job.set_status("started")                                   # a worker took it …
+    job.worker_name = "ghost"
+    job.save()
+    _age_events(app)
+    redis_client.set(ALIVE_KEY.format("ghost"), "1")
+    assert sweep(app, force=True)["events_requeued"] == 0        # … and is alive: leave it
+    redis_client.delete(ALIVE_KEY.format("ghost"))               # … and died (SIGKILL)
+    assert sweep(app, force=True)["events_requeued"] == 1
+    build_worker(app).work(burst=True)
+    assert status_of(app, event_id) == "routed"
+
+
+def test_sweeper_runs_one_at_a_time(app, client, inbound_url, redis_client):
+    client.post(inbound_url, json={"event_id": "a"})
+    queue = Queue("ingest", connection=redis_client)
+    queue.empty()
+    _age_events(app)
+    assert sweep(app)["events_requeued"] == 1
+    queue.empty()
+    assert sweep(app)["events_requeued"] == 0      # another sweep holds the lock: this one does nothing
+    assert sweep(app, force=True)["events_requeued"] == 1
+
+
+def _age_events(app):
+    import sqlalchemy as sa
+
+    from hub.models import utcnow
+
+    with get_database(app).session() as s:
+        s.execute(sa.update(Event).values(received_at=utcnow().replace(year=2020)))

@@ -17,6 +17,7 @@ from hub.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("hub.serve")
 STOP_GRACE = 15.0
+MAX_WORKER_RESTARTS = 5   # per minute; beyond that something is wrong and the hub stops
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None = None,
@@ -53,13 +54,25 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None 
         _migrate()
         workers = web_workers or settings["HOOKHUB_WEB_WORKERS"]
         children.append(("web", subprocess.Popen(_web_command(host, port, workers), env=env)))
+        worker_command = [sys.executable, "-m", "hub", "worker"]
         if with_worker:
-            children.append(("worker", subprocess.Popen([sys.executable, "-m", "hub", "worker"], env=env)))
+            children.append(("worker", subprocess.Popen(worker_command, env=env)))
         log.info("Hookhub serving on http://%s:%s (database %s) — Ctrl-C to stop",
                  host, port, _redact(settings["HOOKHUB_DATABASE_URL"]))
+        restarts: list[float] = []
         while stopping["signal"] is None:
-            for name, proc in children:
-                if proc.poll() is not None:
+            for index, (name, proc) in enumerate(children):
+                if proc.poll() is None or stopping["signal"] is not None:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60]
+                if name == "worker" and len(restarts) < MAX_WORKER_RESTARTS:
+                    # The queue and the database hold the work: a new worker carries on.
+                    log.error("worker exited with code %s; restarting it", proc.returncode)
+                    restarts.append(now)
+                    time.sleep(min(5.0, 0.5 * len(restarts)))
+                    children[index] = (name, subprocess.Popen(worker_command, env=env))
+                else:
                     log.error("%s process exited with code %s; stopping the hub", name, proc.returncode)
                     stopping["signal"] = -1
                     code = 1
@@ -90,6 +103,8 @@ def _web_command(host: str, port: int, workers: int) -> list[str]:
     if importlib.util.find_spec("gunicorn") is not None:
         return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
                 "--worker-class", "sync", "--graceful-timeout", "10", "--access-logfile", "-",
+                # The path without the query: inbound URLs carry their key in ?key=.
+                "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
                 "--log-level", "info", "hub.app:create_app()"]
     log.warning("gunicorn is not installed: using the Werkzeug development server")
     code = f"from hub.app import create_app; create_app().run(host={host!r}, port={port}, threaded=True)"

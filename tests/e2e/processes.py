@@ -1,0 +1,87 @@
+"""Helpers for end-to-end tests: start real processes, wait for them, find their descendants."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any HOOKHUB_* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
+    env.update(extra)
+    return env
+
+
+def wait_http(url: str, timeout: float = 60.0, status: int = 200) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    last: Exception | str = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(url, timeout=2)
+            if r.status_code == status:
+                return r
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer {status} within {timeout:.0f} s: {last}")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, ppid = fields[0], int(fields[1])
+        if state != "Z":
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def start_serve(cwd: Path, port: int, env: dict[str, str], log_name: str = "serve.log") -> subprocess.Popen:
+    log = open(cwd / log_name, "wb")
+    return subprocess.Popen([str(VENV_BIN / "hookhub"), "serve", "--port", str(port)], cwd=cwd, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout)

@@ -30,6 +30,7 @@ class Config:
     HOOKHUB_LOAD_PLUGINS: tuple[str, ...] | None = None   # None: every installed plugin
     HOOKHUB_MAX_BODY_BYTES: int = 1024 * 1024
     HOOKHUB_DEDUPE_WINDOW: int = 86400
+    HOOKHUB_INBOUND_RATE_LIMIT: str | None = None    # per connection, e.g. "100/second"; unset: no limit
     HOOKHUB_ROTATION_GRACE: int = 86400
     HOOKHUB_RETRY_SCHEDULE: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     HOOKHUB_OUTBOUND_TIMEOUT: float = 10.0

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import pluggy
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from hub.payloads import parse_body
 
@@ -446,9 +446,23 @@ class EmptySchema(Schema):
     """A plugin without secrets or settings."""
 
 
+def _valid_rate_limit(value: str | None) -> None:
+    if value is None:
+        return
+    import limits
+
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a rate limit; write it like '10/second' or '600/minute'") from None
+
+
 class ProviderConfigSchema(Schema):
     """Settings every provider has; a provider's ``config_schema`` extends it."""
 
+    rate_limit = fields.String(
+        load_default=None, allow_none=True, validate=_valid_rate_limit,
+        metadata={"description": "Most inbound requests per period, e.g. '100/second' (default: no limit)."})
     max_body_bytes = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=64 * 1024 * 1024),
         metadata={"description": "Largest accepted body in bytes (default: the hub's limit, 1 MiB)."})
@@ -471,7 +485,7 @@ class ChannelConfigSchema(Schema):
         validate=validate.Length(max=30),
         metadata={"description": "Seconds between attempts (default 5, 300, 1800, 7200, 18000, 36000, 36000)."})
     rate_limit = fields.String(
-        load_default=None, allow_none=True,
+        load_default=None, allow_none=True, validate=_valid_rate_limit,
         metadata={"description": "Most sends per period, e.g. '1/second' or '100/minute'."})
     max_concurrency = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=1000),

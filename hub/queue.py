@@ -65,6 +65,11 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
     return (app or current_app).extensions["hookhub.redis"].client
 
 
+def get_redis_url(app: Flask | None = None) -> str:
+    """The Redis URL in use (the embedded server's socket when none is configured)."""
+    return (app or current_app).extensions["hookhub.redis"].url
+
+
 def get_queue(name: str, app: Flask | None = None) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}")

@@ -159,3 +159,41 @@ def test_registry_refuses_bad_names_and_non_plugin_classes():
         registry.add(Bad)
     with pytest.raises(PluginError, match="subclass of Provider"):
         registry.add(Channel)
+
+
+EXTENDER = """
+import click
+from flask import Blueprint, jsonify
+from hub.plugin import hookimpl
+
+bp = Blueprint("acme_extra", __name__)
+
+@bp.get("/acme/ping")
+def ping():
+    return jsonify({"pong": True})
+
+@click.command("acme-hello")
+def hello():
+    click.echo("hello from acme")
+
+@hookimpl
+def hub_register_commands(cli):
+    cli.add_command(hello)
+
+@hookimpl
+def hub_register_blueprints(register):
+    register(bp)
+"""
+
+
+def test_plugins_add_cli_commands_and_blueprints(third_party, settings):
+    from click.testing import CliRunner
+
+    from hub.cli import build_cli
+    from tests.conftest import build_app
+
+    third_party(EXTENDER, entry_name="extender", module="hookhub_extender_plugin", dist="hookhub-extender")
+    result = CliRunner().invoke(build_cli(), ["acme-hello"])
+    assert result.exit_code == 0 and result.output.strip() == "hello from acme"
+    app = build_app(settings)
+    assert app.test_client().get("/acme/ping").json == {"pong": True}

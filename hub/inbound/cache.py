@@ -38,6 +38,7 @@ class ConnectionRuntime:
     default_channel: str | None
     max_body: int
     dedupe_window: int
+    rate_limit: str | None = None
     valid_until: float = 0.0          # monotonic time: a rotated secret expires, or the TTL
 
 

@@ -26,6 +26,7 @@ from hub.plugin import (
     ParsedEvent,
     PluginError,
     PluginResponse,
+    RateLimited,
     SignatureInvalid,
 )
 from hub.plugin_host import PluginHost
@@ -64,13 +65,14 @@ class Gateway:
     """One per app: holds the connection cache and the handles the pipeline needs."""
 
     def __init__(self, *, database: Database, redis_client: Any, host: PluginHost, vault: Vault,
-                 config: dict[str, Any], enqueue_route: Any) -> None:
+                 config: dict[str, Any], enqueue_route: Any, rate_limiter: Any = None) -> None:
         self.db = database
         self._redis = redis_client          # a callable returning the client (lazy)
         self.host = host
         self.vault = vault
         self.config = config
         self.enqueue_route = enqueue_route
+        self.rate_limiter = rate_limiter    # a callable returning a RateLimiter (lazy), or None
         self.cache = ConnectionCache(self._load, redis_client)
 
     # ------------------------------------------------------------------ lookup
@@ -109,12 +111,18 @@ class Gateway:
                 default_channel=conn.default_channel,
                 max_body=int(config.get("max_body_bytes") or self.config["HOOKHUB_MAX_BODY_BYTES"]),
                 dedupe_window=int(config.get("dedupe_window") or self.config["HOOKHUB_DEDUPE_WINDOW"]),
+                rate_limit=config.get("rate_limit") or self.config.get("HOOKHUB_INBOUND_RATE_LIMIT"),
                 valid_until=svc.earliest_rotation_expiry(conn))
 
     # ------------------------------------------------------------------ the pipeline
 
     def receive(self, rt: ConnectionRuntime, request: InboundRequest) -> Outcome:
         self._check_key(rt, request)
+        if rt.rate_limit and self.rate_limiter is not None:
+            wait = self.rate_limiter().check(f"inbound:{rt.id}", rt.rate_limit)
+            if wait:
+                raise RateLimited(f"more than {rt.rate_limit} requests to this connection; retry in "
+                                  f"{wait:.1f} s", retry_after=wait)
         provider = rt.provider
         assert provider is not None
         if request.method == "GET":

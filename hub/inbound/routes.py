@@ -90,10 +90,19 @@ def init_app(app: Flask) -> None:
     from hub.db import get_database
     from hub.jobs import enqueue_route
     from hub.plugin_host import get_host
-    from hub.queue import get_redis
+    from hub.queue import get_redis, get_redis_url
+    from hub.ratelimit import RateLimiter
     from hub.vault import get_vault
+
+    limiter: list[RateLimiter] = []
+
+    def rate_limiter() -> RateLimiter:
+        if not limiter:
+            limiter.append(RateLimiter(get_redis_url(app)))
+        return limiter[0]
 
     app.extensions["hookhub.gateway"] = Gateway(
         database=get_database(app), redis_client=lambda: get_redis(app), host=get_host(app),
-        vault=get_vault(app), config=app.config, enqueue_route=lambda hub_id: enqueue_route(hub_id, app))
+        vault=get_vault(app), config=app.config, enqueue_route=lambda hub_id: enqueue_route(hub_id, app),
+        rate_limiter=rate_limiter)
     app.register_blueprint(bp)

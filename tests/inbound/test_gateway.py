@@ -219,3 +219,22 @@ def test_redis_down_still_accepts_and_stores(tmp_path, api):
     assert dup.json["status"] == "duplicate"      # dedupe falls back to the database
     with get_database(app).session() as s:
         assert s.get(Event, r.json["id"]).status == "accepted"
+
+
+def test_rate_limit_answers_429_with_retry_after(client, api):
+    created = api.post("/connections", json={"name": "limited", "provider": "generic",
+                                             "provider_config": {"rate_limit": "3/minute"}}).json
+    url = created["inbound_url"].replace("http://hub.test", "")
+    answers = [client.post(url, json={"n": n}) for n in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    limited = answers[3]
+    assert limited.json["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert any(f["code"] == "rate_limited" for f in failures(api))
+
+
+def test_bad_rate_limit_is_a_validation_error(api):
+    r = api.post("/connections", json={"name": "bad limit", "provider": "generic",
+                                       "provider_config": {"rate_limit": "lots"}})
+    assert r.status_code == 422
+    assert "rate limit" in str(r.json["error"]["fields"]["provider_config"]["rate_limit"])

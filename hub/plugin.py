@@ -315,7 +315,8 @@ class ParsedEvent:
 
     ``payload`` is the parsed body (dict, list or string). ``event_id`` and ``fields``
     (any of ``channel``, ``message_id``, ``event_ts``, ``text``) take precedence over the
-    connection's field map when the provider knows better (``X-GitHub-Delivery``…).
+    connection's field map when the provider knows better (``X-GitHub-Delivery``…); a field
+    ``event`` (the sender's event name, e.g. ``X-GitHub-Event``) becomes the envelope's ``event_type``.
     ``reply`` answers the sender instead of the accepted body; with ``store=False`` nothing is
     recorded (pure protocol messages such as Slack's ``url_verification``)."""
 

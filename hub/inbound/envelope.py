@@ -111,5 +111,6 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
         "message_id": _as_text(field("message_id")),
         "event_ts": normalise_timestamp(field("event_ts")),
         "text": _as_text(field("text")),
+        "event_type": _as_text(parsed.fields.get("event")),   # e.g. X-GitHub-Event, X-Shopify-Topic
         "payload": payload, "headers": headers, "query": query,
     }

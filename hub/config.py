@@ -34,6 +34,10 @@ class Config:
     HOOKHUB_ROTATION_GRACE: int = 86400
     HOOKHUB_RETRY_SCHEDULE: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     HOOKHUB_OUTBOUND_TIMEOUT: float = 10.0
+    HOOKHUB_MIN_DELAY_AFTER_429: float = 60.0        # seconds: never retry sooner after a 429
+    HOOKHUB_DISABLE_AFTER_FAILURES: int = 20         # consecutive failed deliveries …
+    HOOKHUB_DISABLE_AFTER_SECONDS: int = 86400       # … over at least this long disable a connection
+    HOOKHUB_WORKER_CONCURRENCY: int = 32             # jobs each worker process runs at once (threads)
     HOOKHUB_FAILURES_PER_MINUTE: int = 600           # stored rejections per minute, beyond which they are counted only
     HOOKHUB_SWEEP_INTERVAL: int = 15                 # seconds between sweeps for events/deliveries no job holds
     HOOKHUB_WEB_WORKERS: int = 2

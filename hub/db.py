@@ -22,8 +22,9 @@ class Database:
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            kwargs.update(pool_size=10, max_overflow=60)   # a worker runs up to 64 jobs in threads
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=60)
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -44,17 +44,15 @@ def route_event(event_id: str) -> str:
     deliveries = create_deliveries(session, event)
     event.status = "routed"
     event.routed_at = utcnow()
-    session.commit()
+    from hub.delivery.dispatch import dispatch_now
+
+    dispatch_now(current_app._get_current_object(), session, [d for d in deliveries if d.status == "queued"])
     view = EventView(id=event.id, connection_id=event.connection_id, envelope=event.envelope,
                      raw_body=event.raw_body)
     try:
         get_host().hook.hub_event_received(event=view)
     except Exception:  # an observer's bug must not re-route the event
         log.exception("a hub_event_received hook failed for %s", event_id)
-    from hub.delivery.dispatch import dispatch
-
-    for delivery_id in deliveries:
-        dispatch(delivery_id, current_app._get_current_object())
     return f"routed to {len(deliveries)} target(s)"
 
 

@@ -169,6 +169,8 @@ class Delivery(Base):
     template: Mapped[Any | None] = mapped_column(JSONType, default=None)
     body: Mapped[Any | None] = mapped_column(JSONType, default=None)   # the rendered message
     attempt_count: Mapped[int] = mapped_column(default=0)
+    cycle_start: Mapped[int] = mapped_column(default=0)                 # attempt_count at the last manual retry
+    job_id: Mapped[str | None] = mapped_column(sa.String(120))          # the RQ job that holds it now
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

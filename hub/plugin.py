@@ -491,6 +491,12 @@ class ChannelConfigSchema(Schema):
     max_concurrency = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=1000),
         metadata={"description": "Most sends in flight at once to this connection."})
+    disable_after_failures = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=100000),
+        metadata={"description": "Consecutive failed deliveries that disable the connection (default 20)…"})
+    disable_after_seconds = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=90 * 86400),
+        metadata={"description": "… when they span at least this many seconds (default 86400)."})
 
 
 # --------------------------------------------------------------------------- base classes

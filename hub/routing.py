@@ -88,11 +88,11 @@ def route_matches(route: Route, envelope: Mapping[str, Any]) -> bool:
     return all(rule_holds(rule, envelope) for rule in route.match or [])
 
 
-def create_deliveries(session: Session, event: Event) -> list[str]:
-    """One Delivery per target of every active matching route; returns their ids."""
+def create_deliveries(session: Session, event: Event) -> list[Delivery]:
+    """One Delivery per target of every active matching route (added to ``session``)."""
     routes = session.scalars(sa.select(Route).where(
         Route.source_id == event.connection_id, Route.active.is_(True)).order_by(Route.id))
-    created: list[str] = []
+    created: list[Delivery] = []
     for route in routes:
         if not route_matches(route, event.envelope):
             continue
@@ -106,5 +106,5 @@ def create_deliveries(session: Session, event: Event) -> list[str]:
                                 route_id=route.id, connection_id=target_conn.id, webhook_id=new_id("msg"),
                                 status=status, template=target.get("template"))
             session.add(delivery)
-            created.append(delivery.id)
+            created.append(delivery)
     return created

@@ -1,27 +1,34 @@
-"""Hand a queued delivery to the deliver queue (now, or at its next attempt time)."""
+"""Hand deliveries to the deliver queue. Each job id is recorded on the delivery (committed before
+the enqueue), so the sweeper can tell whether a live job still holds it."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from datetime import datetime
 
 import redis
+import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
+from hub.models import Delivery
 from hub.queue import get_queue
 
 log = logging.getLogger(__name__)
 
 
-def deliver_job_id(delivery_id: str, attempt: int = 0) -> str:
-    return f"deliver-{delivery_id}-{attempt}"
+def assign_job(delivery: Delivery, why: str = "") -> str:
+    """A fresh job id for the delivery's next run (set it before the commit that precedes enqueue)."""
+    delivery.job_id = f"deliver-{delivery.id}-{delivery.attempt_count}{why}-{time.time_ns() % 10**9}"
+    return delivery.job_id
 
 
-def dispatch(delivery_id: str, app: Flask, *, at: datetime | None = None, attempt: int = 0) -> None:
-    """Enqueue the delivery job; a Redis failure is logged (the sweeper re-dispatches)."""
+def enqueue(app: Flask, delivery_id: str, job_id: str, at: datetime | None = None) -> None:
+    """Enqueue (or schedule) one delivery job; a Redis failure is left to the sweeper."""
     queue = get_queue("deliver", app)
-    kwargs = dict(args=(delivery_id,), job_id=deliver_job_id(delivery_id, attempt), result_ttl=0,
-                  failure_ttl=86400, timeout=120)
+    kwargs = dict(args=(delivery_id,), job_id=job_id, result_ttl=0, failure_ttl=86400, timeout=120)
     try:
         if at is None:
             queue.enqueue_call("hub.delivery.engine.deliver", **kwargs)
@@ -29,3 +36,19 @@ def dispatch(delivery_id: str, app: Flask, *, at: datetime | None = None, attemp
             queue.enqueue_at(at, "hub.delivery.engine.deliver", **kwargs)
     except redis.RedisError as exc:
         log.warning("delivery %s not enqueued (%s); the sweeper will dispatch it", delivery_id, exc)
+
+
+def dispatch_now(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
+    """Assign jobs, commit, then enqueue: for new, retried, replayed or resumed deliveries."""
+    pending = [(d.id, assign_job(d)) for d in deliveries]
+    session.commit()
+    for delivery_id, job_id in pending:
+        enqueue(app, delivery_id, job_id)
+    return len(pending)
+
+
+def resume_connection(app: Flask, session: Session, connection_id: str) -> int:
+    """Dispatch the queued deliveries of a connection that was just re-activated."""
+    held = session.scalars(sa.select(Delivery).where(
+        Delivery.connection_id == connection_id, Delivery.status == "queued")).all()
+    return dispatch_now(app, session, held)

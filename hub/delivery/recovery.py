@@ -9,21 +9,20 @@ import sqlalchemy as sa
 from flask import Flask
 
 from hub import db
-from hub.delivery.dispatch import deliver_job_id, dispatch
-from hub.models import Delivery, utcnow
+from hub.delivery.dispatch import dispatch_now
+from hub.models import Connection, Delivery, utcnow
 
 
 def requeue_stuck_deliveries(app: Flask, client: redis.Redis, limit: int = 500) -> int:
+    """Queued or sending deliveries of active connections whose job is gone or held by a dead worker
+    (SIGKILL mid-send): dispatched again, keeping their webhook-id."""
     from hub.sweeper import job_is_held
 
-    cutoff = utcnow() - timedelta(seconds=10)
-    rows = db.session().execute(sa.select(Delivery.id, Delivery.attempt_count).where(
-        Delivery.status.in_(("queued", "sending")),
+    session = db.session()
+    cutoff = utcnow() - timedelta(seconds=5)
+    candidates = session.scalars(sa.select(Delivery).join(Connection, Connection.id == Delivery.connection_id).where(
+        Delivery.status.in_(("queued", "sending")), Connection.active.is_(True),
         sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
         Delivery.updated_at < cutoff).limit(limit)).all()
-    count = 0
-    for delivery_id, attempts in rows:
-        if not job_is_held(client, deliver_job_id(delivery_id, attempts)):
-            dispatch(delivery_id, app, attempt=attempts)
-            count += 1
-    return count
+    stuck = [d for d in candidates if not (d.job_id and job_is_held(client, d.job_id))]
+    return dispatch_now(app, session, stuck) if stuck else 0

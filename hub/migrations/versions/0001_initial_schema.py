@@ -165,6 +165,8 @@ def upgrade() -> None:
     sa.Column('template', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=True),
     sa.Column('body', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=True),
     sa.Column('attempt_count', sa.Integer(), nullable=False),
+    sa.Column('cycle_start', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.String(length=120), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

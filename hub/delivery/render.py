@@ -1,0 +1,39 @@
+"""The message of a delivery: its route target's template rendered against the event, or the
+channel's default rendering when the target has no template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from hub.models import Delivery
+from hub.plugin import Channel, ConnectionView
+from hub.templating import CompiledTemplate, TemplateError, compile_template
+
+
+class RenderError(Exception):
+    """The template cannot produce a message for this event (a permanent failure)."""
+
+
+def template_context(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """What a template sees: the envelope's keys (``payload``, ``text``, …) and ``event`` for all of it."""
+    context = dict(envelope)
+    context["event"] = dict(envelope)
+    return context
+
+
+@lru_cache(maxsize=512)
+def _compiled(template_json: str) -> CompiledTemplate:
+    return compile_template(json.loads(template_json))
+
+
+def render_body(delivery: Delivery, channel: Channel, envelope: Mapping[str, Any], view: ConnectionView) -> Any:
+    if delivery.template is None:
+        return channel.default_body(envelope, view)
+    try:
+        compiled = _compiled(json.dumps(delivery.template, sort_keys=True))
+        return compiled.render(template_context(envelope))
+    except TemplateError as exc:
+        raise RenderError(f"the template cannot be rendered for this event: {exc}") from None

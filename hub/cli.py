@@ -212,8 +212,13 @@ def connections_reset_key(connection_id: str, workspace: str) -> None:
 @with_appcontext
 def connections_activate(connection_id: str, workspace: str) -> None:
     """Activate a connection."""
+    from hub.db import get_database
+    from hub.delivery.dispatch import resume_connection
+
     _run(lambda svc: svc.set_active(svc.get(workspace, connection_id), True))
-    click.echo(f"{connection_id} active")
+    with get_database().session() as session:
+        resumed = resume_connection(current_app._get_current_object(), session, connection_id)
+    click.echo(f"{connection_id} active" + (f"; {resumed} held deliveries resumed" if resumed else ""))
 
 
 @connections_group.command("deactivate")

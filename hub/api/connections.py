@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub import db
 from hub.api.auth import actor, admin_only, current_token, protect, workspace_for
+from hub.delivery.dispatch import resume_connection
 from hub.models import Connection
 from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
 from hub.services.errors import invalid
@@ -164,6 +166,7 @@ def activate(connection_id):
     svc = service()
     conn = svc.set_active(_load(svc, connection_id), True)
     db.session().commit()
+    resume_connection(current_app._get_current_object(), db.session(), conn.id)  # held deliveries go out
     return to_json(svc, conn)
 
 

@@ -1,0 +1,72 @@
+"""Deliveries for admins: retry one, retry every dead one of a connection, replay an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from hub.delivery.dispatch import dispatch_now
+from hub.models import Delivery, Event
+from hub.routing import create_deliveries
+from hub.services import audit
+from hub.services.errors import Conflict, NotFound
+
+RETRYABLE = ("dead", "failed", "rejected", "delivered", "queued")
+
+
+class DeliveryService:
+    def __init__(self, session: Session, app: Flask, actor: str) -> None:
+        self.session = session
+        self.app = app
+        self.actor = actor
+
+    def get(self, workspace: str, delivery_id: str) -> Delivery:
+        delivery = self.session.get(Delivery, delivery_id)
+        if delivery is None or delivery.workspace_id != workspace:
+            raise NotFound(f"no delivery {delivery_id!r}")
+        return delivery
+
+    def retry(self, delivery: Delivery) -> Delivery:
+        """Send again now, with a fresh retry schedule and the same webhook-id."""
+        if delivery.status not in RETRYABLE:
+            raise Conflict(f"a delivery that is {delivery.status} cannot be retried now")
+        self._restart(delivery)
+        self._audit(delivery, "delivery.retried")
+        dispatch_now(self.app, self.session, [delivery])
+        return delivery
+
+    def retry_dead(self, workspace: str, connection_id: str) -> list[str]:
+        """Retry every dead delivery of a connection; returns their ids."""
+        dead = self.session.scalars(sa.select(Delivery).where(
+            Delivery.workspace_id == workspace, Delivery.connection_id == connection_id,
+            Delivery.status == "dead")).all()
+        for delivery in dead:
+            self._restart(delivery)
+        audit.record(self.session, actor=self.actor, action="deliveries.retried_dead", workspace=workspace,
+                     object_type="connection", object_id=connection_id, details={"count": len(dead)})
+        dispatch_now(self.app, self.session, dead)
+        return [d.id for d in dead]
+
+    def replay(self, workspace: str, event_id: str) -> list[str]:
+        """Route a stored event again: new deliveries (new webhook-ids) for today's routes."""
+        event = self.session.get(Event, event_id)
+        if event is None or event.workspace_id != workspace:
+            raise NotFound(f"no event {event_id!r}")
+        deliveries = create_deliveries(self.session, event)
+        audit.record(self.session, actor=self.actor, action="event.replayed", workspace=workspace,
+                     object_type="event", object_id=event_id, details={"deliveries": [d.id for d in deliveries]})
+        dispatch_now(self.app, self.session, [d for d in deliveries if d.status == "queued"])
+        return [d.id for d in deliveries]
+
+    def _restart(self, delivery: Delivery) -> None:
+        delivery.status = "queued"
+        delivery.cycle_start = delivery.attempt_count
+        delivery.next_attempt_at = None
+        delivery.last_error = None
+
+    def _audit(self, delivery: Delivery, action: str, details: dict[str, Any] | None = None) -> None:
+        audit.record(self.session, actor=self.actor, action=action, workspace=delivery.workspace_id,
+                     object_type="delivery", object_id=delivery.id, details=details or {})

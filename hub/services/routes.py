@@ -1,0 +1,165 @@
+"""Routes: validated at save time (rules, targets, templates), previewed without sending."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from hub.models import Connection, Event, Route
+from hub.plugin import HookhubError, OutboundMessage
+from hub.plugin_host import PluginHost
+from hub.routing import check_rule, route_matches
+from hub.services import audit
+from hub.services.connections import ConnectionService, mask_url
+from hub.services.errors import NotFound, invalid
+
+
+class RouteService:
+    def __init__(self, session: Session, host: PluginHost, connections: ConnectionService, actor: str) -> None:
+        self.session = session
+        self.host = host
+        self.connections = connections
+        self.actor = actor
+
+    def get(self, workspace: str, route_id: str) -> Route:
+        route = self.session.get(Route, route_id)
+        if route is None or route.workspace_id != workspace:
+            raise NotFound(f"no route {route_id!r} in workspace {workspace!r}")
+        return route
+
+    def list(self, workspace: str, source: str | None = None) -> list[Route]:
+        query = sa.select(Route).where(Route.workspace_id == workspace)
+        if source:
+            query = query.where(Route.source_id == source)
+        return list(self.session.scalars(query.order_by(Route.id.desc())))
+
+    def create(self, workspace: str, data: Mapping[str, Any]) -> Route:
+        route = Route(workspace_id=workspace)
+        self._apply(route, data, creating=True)
+        self.session.add(route)
+        self.session.flush()
+        self._audit(route, "route.created")
+        return route
+
+    def update(self, route: Route, data: Mapping[str, Any]) -> Route:
+        self._apply(route, data, creating=False)
+        self.session.flush()
+        self._audit(route, "route.updated", {"fields": sorted(data)})
+        return route
+
+    def delete(self, route: Route) -> None:
+        self._audit(route, "route.deleted", {"name": route.name})
+        self.session.delete(route)
+        self.session.flush()
+
+    def _apply(self, route: Route, data: Mapping[str, Any], *, creating: bool) -> None:
+        errors: dict[str, Any] = {}
+        workspace = route.workspace_id
+        if "name" in data or creating:
+            name = data.get("name")
+            if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+                errors["name"] = ["give a name of 1 to 100 characters"]
+        if "source" in data or creating:
+            source = self.session.get(Connection, data.get("source") or "")
+            if source is None or source.workspace_id != workspace:
+                errors["source"] = [f"no connection {data.get('source')!r} in workspace {workspace!r}"]
+            elif not source.provider:
+                errors["source"] = ["the source connection has no inbound provider, so it has no events"]
+        if "match" in data or creating:
+            rules = data.get("match") or []
+            problems = {str(i): p for i, rule in enumerate(rules) if (p := check_rule(rule))}
+            if problems:
+                errors["match"] = problems
+        if "targets" in data or creating:
+            target_errors = self._check_targets(workspace, data.get("targets"))
+            if target_errors:
+                errors["targets"] = target_errors
+        if errors:
+            raise invalid(errors)
+        for key, attr in (("name", "name"), ("source", "source_id"), ("match", "match"),
+                          ("targets", "targets"), ("active", "active")):
+            if key in data:
+                setattr(route, attr, data[key] if key != "match" else list(data[key] or []))
+
+    def _check_targets(self, workspace: str, targets: Any) -> dict[str, Any] | list[str]:
+        from hub.templating import TemplateError, compile_template
+
+        if not isinstance(targets, list) or not targets:
+            return ["give at least one target: {\"connection\": \"con_…\", \"template\": …}"]
+        problems: dict[str, Any] = {}
+        for i, target in enumerate(targets):
+            if not isinstance(target, Mapping) or set(target) - {"connection", "template"}:
+                problems[str(i)] = ["a target is {\"connection\": id, \"template\": JSON (optional)}"]
+                continue
+            conn = self.session.get(Connection, target.get("connection") or "")
+            if conn is None or conn.workspace_id != workspace:
+                problems[str(i)] = {"connection": [f"no connection {target.get('connection')!r}"]}
+                continue
+            if not conn.channel:
+                problems[str(i)] = {"connection": [f"{conn.name!r} has no outbound channel"]}
+                continue
+            if target.get("template") is not None:
+                try:
+                    compile_template(target["template"])
+                except TemplateError as exc:
+                    problems[str(i)] = {"template": [str(exc)]}
+        return problems
+
+    def preview(self, route: Route, *, event_id: str | None = None, sample: Any = None) -> dict[str, Any]:
+        """Render each target's message and request against a stored event or a sample body; nothing
+        is sent. URLs are masked."""
+        if event_id:
+            event = self.session.get(Event, event_id)
+            if event is None or event.workspace_id != route.workspace_id:
+                raise NotFound(f"no event {event_id!r}")
+            envelope = dict(event.envelope)
+        else:
+            source = self.session.get(Connection, route.source_id)
+            envelope = {"id": "evt_preview", "workspace": route.workspace_id, "connection": source.name,
+                        "provider": source.provider, "event_id": "preview", "channel": source.default_channel,
+                        "text": sample.get("text") if isinstance(sample, dict) else None,
+                        "payload": sample, "headers": {}, "query": {}}
+        out = {"matched": route_matches(route, envelope), "targets": []}
+        for target in route.targets or []:
+            out["targets"].append(self._preview_target(target, envelope))
+        return out
+
+    def _preview_target(self, target: Mapping[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+        from hub.delivery.render import template_context
+        from hub.templating import TemplateError, compile_template
+
+        conn = self.session.get(Connection, target["connection"])
+        item: dict[str, Any] = {"connection": target["connection"]}
+        if conn is None or conn.channel not in self.host.channels:
+            item["error"] = "the target connection is gone or its channel is not installed"
+            return item
+        channel = self.host.channels.get(conn.channel)
+        view = self.connections.view(conn)
+        item["channel"] = conn.channel
+        try:
+            if target.get("template") is None:
+                body = channel.default_body(envelope, view)
+            else:
+                body = compile_template(target["template"]).render(template_context(envelope))
+            item["body"] = body
+            request = channel.build(OutboundMessage(body=body, delivery_id="dlv_preview", webhook_id="msg_preview",
+                                                    envelope=envelope), view)
+            item["request"] = {"method": request.method, "url": mask_url(request.url),
+                               "headers": {k: ("********" if k.lower() in _SENSITIVE else v)
+                                           for k, v in request.headers.items()},
+                               "body": request.body.decode("utf-8", "replace")}
+        except TemplateError as exc:
+            item["error"] = f"template: {exc}"
+        except HookhubError as exc:
+            item["error"] = exc.message
+        return item
+
+    def _audit(self, route: Route, action: str, details: dict[str, Any] | None = None) -> None:
+        audit.record(self.session, actor=self.actor, action=action, workspace=route.workspace_id,
+                     object_type="route", object_id=route.id, details=details or {})
+
+
+_SENSITIVE = frozenset({"authorization", "x-api-key", "api-key", "x-auth-token"})

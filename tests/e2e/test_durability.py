@@ -1,0 +1,133 @@
+"""Nothing acknowledged is lost: a stream of webhooks through real gunicorn + RQ worker + redis-server,
+while the worker is SIGKILLed and Redis is stopped. Afterwards every 200 `accepted` is one stored
+event, every event is routed, and duplicates were processed once."""
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.conftest import free_port
+from tests.e2e.processes import VENV_BIN, clean_env, wait_http
+
+pytestmark = pytest.mark.e2e
+TOKEN = "durability-admin-token"
+
+
+class RedisServer:
+    def __init__(self, folder):
+        self.folder = folder
+        self.sock = folder / "redis.sock"
+        self.proc = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: `make install` installs it")
+        self.proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(self.sock), "--dir", str(self.folder),
+                                      "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_path):
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"), HOOKHUB_REDIS_URL=f"unix://{redis_server.sock}",
+                    HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_SWEEP_INTERVAL="1", HOOKHUB_LOG_LEVEL="WARNING")
+    subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
+    port = free_port()
+    log = open(tmp_path / "processes.log", "wb")
+    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "hub.app:create_app()"],
+                           env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start_worker():
+        return subprocess.Popen([str(VENV_BIN / "hookhub"), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    worker = start_worker()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/readyz")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        conn = requests.post(f"{base}/api/v1/connections", headers=auth, timeout=5,
+                             json={"name": "durable", "provider": "generic"}).json()
+        url = conn["inbound_url"].replace("http://127.0.0.1:8000", base)
+
+        answers: list[tuple[str, int, dict]] = []
+        done = threading.Event()
+
+        def stream():
+            session = requests.Session()
+            n = 0
+            while not done.is_set() and n < 2000:
+                event_id = f"e{n}"
+                if n % 10 == 9:
+                    event_id = f"e{n - 5}"               # a duplicate of an earlier event
+                try:
+                    r = session.post(url, json={"event_id": event_id, "n": n}, timeout=10)
+                    answers.append((event_id, r.status_code, r.json()))
+                except requests.RequestException as exc:
+                    answers.append((event_id, 0, {"error": str(exc)}))
+                n += 1
+
+        sender = threading.Thread(target=stream)
+        sender.start()
+        time.sleep(2)
+        os.kill(worker.pid, signal.SIGKILL)             # the worker dies mid-stream
+        worker.wait()
+        time.sleep(1)
+        worker = start_worker()
+        time.sleep(2)
+        redis_server.stop()                              # Redis goes away …
+        time.sleep(2)
+        redis_server.start()                             # … and comes back
+        time.sleep(2)
+        done.set()
+        sender.join(30)
+
+        accepted = {a[2]["id"]: a[0] for a in answers if a[1] == 200 and a[2].get("status") == "accepted"}
+        duplicates = [a for a in answers if a[1] == 200 and a[2].get("status") == "duplicate"]
+        others = Counter(a[1] for a in answers if a[1] != 200)
+        print(f"\n{len(answers)} requests: {len(accepted)} accepted, {len(duplicates)} duplicates, "
+              f"others {dict(others)}")
+        assert len(accepted) > 100 and duplicates
+        assert set(others) <= {503}, f"unexpected answers: {others}"   # 503 = retry later, never lost
+
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'instance' / 'hookhub.db'}")
+        deadline = time.monotonic() + 90
+        while True:
+            with engine.connect() as c:
+                rows = c.execute(sa.text("SELECT id, event_id, status FROM events")).all()
+            pending = [r for r in rows if r.status != "routed"]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        engine.dispose()
+        stored = {r.id: r.event_id for r in rows}
+        assert stored == accepted, "every 200 'accepted' is exactly one stored event"
+        assert pending == [], f"{len(pending)} acknowledged events were never routed"
+        per_event_id = Counter(stored.values())
+        assert max(per_event_id.values()) == 1, "a duplicate was stored twice"
+        log_text = (tmp_path / "processes.log").read_text()
+        assert "not enqueued" in log_text and "sweeper re-enqueued" in log_text, \
+            "the outage did not exercise the sweeper: the test proved nothing"
+    finally:
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+        if redis_server.proc.poll() is None:
+            redis_server.stop()

@@ -4,10 +4,11 @@ the sweeper may enqueue a job again when it cannot tell whether the first one ra
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from rq import Retry
+from rq import Queue, Retry
 
 from hub import db
 from hub.models import Event, utcnow
@@ -23,10 +24,17 @@ def route_job_id(event_id: str) -> str:
     return f"route-{event_id}"
 
 
+ROUTE_JOB = dict(result_ttl=0, failure_ttl=7 * 86400, timeout=300, retry=ROUTE_RETRY)
+
+
 def enqueue_route(event_id: str, app: Flask | None = None) -> None:
-    get_queue("ingest", app).enqueue_call(
-        "hub.jobs.route_event", args=(event_id,), job_id=route_job_id(event_id), result_ttl=0,
-        failure_ttl=7 * 86400, timeout=300, retry=ROUTE_RETRY)
+    get_queue("ingest", app).enqueue_call("hub.jobs.route_event", args=(event_id,), job_id=route_job_id(event_id),
+                                          **ROUTE_JOB)
+
+
+def route_job_spec(queue: Queue, event_id: str) -> Any:
+    """For ``Queue.enqueue_many``: the same job as :func:`enqueue_route`."""
+    return queue.prepare_data("hub.jobs.route_event", args=(event_id,), job_id=route_job_id(event_id), **ROUTE_JOB)
 
 
 def route_event(event_id: str) -> str:

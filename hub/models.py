@@ -134,6 +134,8 @@ class Event(Base):
     __table_args__ = (
         sa.Index("ix_events_connection_event_id", "connection_id", "event_id"),
         sa.Index("ix_events_status_received", "status", "received_at"),
+        # Exactly-once acceptance: the external id while inside its dedupe window, NULL after.
+        sa.UniqueConstraint("connection_id", "dedupe_key", name="uq_events_connection_dedupe_key"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("evt"))
@@ -141,6 +143,7 @@ class Event(Base):
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"), index=True)
     provider: Mapped[str] = mapped_column(sa.String(40))
     event_id: Mapped[str] = mapped_column(sa.String(255))               # the external id
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(255))      # = event_id during the window
     status: Mapped[str] = mapped_column(sa.String(16), default="accepted")   # accepted | routed | failed
     envelope: Mapped[dict[str, Any]] = mapped_column()
     raw_body: Mapped[bytes] = mapped_column(sa.LargeBinary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,9 +24,14 @@ def parse_body(body: bytes, content_type: str) -> Any:
         if not body.strip():
             raise InvalidPayload("the body is empty but the content type says JSON")
         try:
-            return json.loads(body)
+            value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except _NonFinite as exc:
+            raise InvalidPayload(f"the body is not valid JSON: {exc}") from None
         except (ValueError, RecursionError) as exc:
             raise InvalidPayload(f"the body is not valid JSON: {_short(exc)}") from None
+        # NUL and lone surrogates only reach a JSON string through \u escapes; they cannot be
+        # stored by every database, so they become U+FFFD in the payload (the raw body keeps them).
+        return _storable(value) if b"\\u" in body else value
     if mimetype == "application/x-www-form-urlencoded":
         try:
             text = body.decode("utf-8")
@@ -35,10 +41,46 @@ def parse_body(body: bytes, content_type: str) -> Any:
             pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidPayload(f"the form body cannot be parsed: {_short(exc)}") from None
-        return _group(pairs)
+        return _storable(_group(pairs))
     if mimetype.startswith("multipart/form-data"):
-        return _parse_multipart(body, content_type)
-    return body.decode("utf-8", errors="replace")
+        return _storable(_parse_multipart(body, content_type))
+    return _storable(body.decode("utf-8", errors="replace"))
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NonFinite(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFinite(f"{text[:40]} is too large for a number")
+    return value
+
+
+def _storable(value: Any) -> Any:
+    """The value with NUL characters and lone surrogates in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        if "\x00" in value or _has_surrogate(value):
+            return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _group(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, timedelta
 
 import redis
 import sqlalchemy as sa
 from flask import Flask
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 from hub import db
 from hub.jobs import enqueue_route, route_job_id, stuck_events
-from hub.models import Failure, utcnow
+from hub.models import Connection, Event, Failure, utcnow
 from hub.queue import get_redis
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ LOCK_KEY = "hookhub:sweeper:lock"
 ALIVE_KEY = "hookhub:alive:{}"
 ALIVE_TTL = 15
 FAILURE_RETENTION = timedelta(days=30)
+FAILED_PAUSE = timedelta(seconds=30)
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -31,17 +35,28 @@ def mark_alive(client: redis.Redis, worker_name: str) -> None:
 
 
 def job_is_held(client: redis.Redis, job_id: str) -> bool:
-    """True when a job with this id is waiting, or running on a worker that is still alive."""
+    """True when a job with this id is waiting, running on a worker that is still alive, or failed
+    less than FAILED_PAUSE ago. The work it was for is still pending (the caller checked), so a
+    failed or abandoned job is run again — after a pause, so a poison event cannot spin."""
     try:
         job = Job.fetch(job_id, connection=client)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # "queued" is only true while the id is in its queue: a job dequeued into RQ's intermediate
+        # list just before a Redis outage keeps the status but no worker will ever run it.
+        return client.lpos(Queue(job.origin, connection=client).key, job_id) is not None
+    if status == JobStatus.SCHEDULED:
+        return client.zscore(ScheduledJobRegistry(job.origin, connection=client).key, job_id) is not None
     if status in WAITING:
         return True
     if status == JobStatus.STARTED:
         return bool(job.worker_name) and bool(client.exists(ALIVE_KEY.format(job.worker_name)))
-    return status == JobStatus.FAILED  # exhausted retries: left for an admin, not re-run in a loop
+    if status == JobStatus.FAILED and job.ended_at is not None:
+        ended = job.ended_at if job.ended_at.tzinfo else job.ended_at.replace(tzinfo=UTC)
+        return utcnow() - ended < FAILED_PAUSE
+    return False
 
 
 def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
@@ -61,21 +76,38 @@ def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
         counts["deliveries_requeued"] = requeue_stuck_deliveries(app, client)
         session = db.session()
         result = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
-        session.commit()
         counts["failures_pruned"] = result.rowcount or 0
+        counts["dedupe_keys_expired"] = expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"]))
+        session.commit()
     if counts["events_requeued"] or counts.get("deliveries_requeued"):
         log.warning("sweeper re-enqueued %s", counts)
     return counts
 
 
-def start_background(app: Flask, worker_name: str, stop: threading.Event) -> threading.Thread:
-    """Heartbeat this worker and sweep every HOOKHUB_SWEEP_INTERVAL seconds until ``stop`` is set."""
+def expire_dedupe_keys(session: sa.orm.Session, default_window: int) -> int:
+    """Free the event ids whose dedupe window has passed, connection by connection."""
+    expired = 0
+    rows = session.execute(sa.select(Connection.id, Connection.provider_config).where(
+        Connection.provider.is_not(None))).all()
+    for connection_id, config in rows:
+        window = (config or {}).get("dedupe_window")
+        window = default_window if window is None else int(window)
+        result = session.execute(sa.update(Event).where(
+            Event.connection_id == connection_id, Event.dedupe_key.is_not(None),
+            Event.received_at < utcnow() - timedelta(seconds=window)).values(dedupe_key=None))
+        expired += result.rowcount or 0
+    return expired
+
+
+def start_background(app: Flask, worker_name: Callable[[], str], stop: threading.Event) -> threading.Thread:
+    """Heartbeat this worker (under its current name) and sweep every HOOKHUB_SWEEP_INTERVAL
+    seconds until ``stop`` is set."""
     interval = float(app.config["HOOKHUB_SWEEP_INTERVAL"])
 
     def loop() -> None:
         while not stop.is_set():
             try:
-                mark_alive(get_redis(app), worker_name)
+                mark_alive(get_redis(app), worker_name())
                 sweep(app)
             except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("sweep skipped: %s", exc)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import redis
 from flask import Flask
 from rq import SimpleWorker, get_current_job
 from rq.timeouts import TimerDeathPenalty
 
 from hub.queue import QUEUE_NAMES, get_queue, get_redis
+
+log = logging.getLogger("hub.worker")
 
 
 class JobIdFilter(logging.Filter):
@@ -88,22 +93,47 @@ def build_worker(app: Flask, queues: list[str] | None = None, name: str | None =
     return worker
 
 
+def _stop_was_requested(worker: HubWorker) -> bool:
+    # RQ sets _stop_requested only when a signal arrives mid-job; when idle it raises StopRequested
+    # instead, and only the shutdown date tells the two endings of work() apart.
+    return bool(worker._stop_requested or getattr(worker, "_shutdown_requested_date", None))
+
+
 def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = False,
                with_scheduler: bool = True) -> bool:
-    """Work the queues; unless in burst mode, also heartbeat and sweep in a background thread."""
-    import threading
+    """Work the queues until stopped; unless in burst mode, also heartbeat, sweep and pump the
+    inbound hand-off in background threads. A work loop that ends because Redis went away is
+    started again (with a new RQ worker) once Redis answers: a worker outlives an outage."""
+    from hub.inbound.handoff import start_pump
+    from hub.sweeper import start_background
 
-    from hub.sweeper import mark_alive, start_background
-
-    configure_job_logging(app.config.get("HOOKHUB_LOG_LEVEL", "INFO"))
-    worker = build_worker(app, queues)
-    mark_alive(get_redis(app), worker.name)
+    level = app.config.get("HOOKHUB_LOG_LEVEL", "INFO")
+    configure_job_logging(level)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)   # `kill -USR1 <pid>` prints every stack
     stop = threading.Event()
-    if not burst:
-        start_background(app, worker.name, stop)
+    current: dict[str, str] = {}
+    worked = False
     try:
-        return worker.work(burst=burst, with_scheduler=with_scheduler,
-                           logging_level=app.config.get("HOOKHUB_LOG_LEVEL", "INFO"),
-                           log_format=LOG_FORMAT.replace("%(job_id)s", "-"))
+        while True:
+            worker = None
+            try:
+                worker = build_worker(app, queues)
+                current["name"] = worker.name
+                if not burst and "started" not in current:
+                    current["started"] = "yes"
+                    start_background(app, lambda: current["name"], stop)
+                    start_pump(app, stop)
+                worked = worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=level,
+                                     log_format=LOG_FORMAT.replace("%(job_id)s", "-")) or worked
+            except redis.RedisError as exc:
+                log.error("worker lost Redis: %s", exc)
+            if burst or stop.is_set() or (worker is not None and _stop_was_requested(worker)):
+                return worked
+            # RQ's handlers still point at the finished worker: a stop request now must end us.
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            log.warning("the work loop ended without a stop request (Redis outage?); restarting in 2 s")
+            if stop.wait(2):
+                return worked
     finally:
         stop.set()

@@ -175,3 +175,14 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+
+
+def run_jobs(app) -> None:
+    """What a worker does, synchronously: hand accepted events to the routing queue, then run every
+    queued job (routing, deliveries) until the queues are empty."""
+    from hub.inbound.handoff import drain
+    from hub.worker import build_worker
+
+    while drain(app):
+        pass
+    build_worker(app).work(burst=True)

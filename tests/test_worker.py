@@ -7,12 +7,14 @@ from rq import Queue
 from rq.job import Job
 
 from hub.db import get_database
+from hub.inbound.handoff import HANDOFF_KEY, drain
 from hub.jobs import route_job_id
 from hub.models import Event
 from hub.plugin import hookimpl
 from hub.plugin_host import get_host
 from hub.sweeper import ALIVE_KEY, sweep
-from hub.worker import JobIdFilter, build_worker
+from hub.worker import JobIdFilter
+from tests.conftest import run_jobs
 
 
 class Observer:
@@ -46,18 +48,18 @@ def status_of(app, event_id):
 def test_worker_routes_events_and_calls_the_hook_once(app, client, inbound_url, observer):
     ids = [client.post(inbound_url, json={"event_id": f"e{i}"}).json["id"] for i in range(3)]
     assert all(status_of(app, i) == "accepted" for i in ids)
-    build_worker(app).work(burst=True)
+    run_jobs(app)
     assert all(status_of(app, i) == "routed" for i in ids)
     assert sorted(observer.seen) == sorted((i, f"e{n}") for n, i in enumerate(ids))
 
 
 def test_route_job_is_idempotent(app, client, inbound_url, observer, redis_client):
     event_id = client.post(inbound_url, json={"event_id": "once"}).json["id"]
-    build_worker(app).work(burst=True)
+    run_jobs(app)
     from hub.jobs import enqueue_route
 
     enqueue_route(event_id, app)            # a second job for the same event, as a sweeper might make
-    build_worker(app).work(burst=True)
+    run_jobs(app)
     assert [seen[0] for seen in observer.seen] == [event_id]
 
 
@@ -66,7 +68,7 @@ def test_job_logs_carry_the_job_id(app, client, inbound_url, observer, caplog):
     handler_filter = JobIdFilter()
     caplog.handler.addFilter(handler_filter)
     with caplog.at_level(logging.INFO, logger="hub.test"):
-        build_worker(app).work(burst=True)
+        run_jobs(app)
     records = [r for r in caplog.records if r.name == "hub.test"]
     assert records and records[0].job_id == route_job_id(event_id)
 
@@ -74,17 +76,18 @@ def test_job_logs_carry_the_job_id(app, client, inbound_url, observer, caplog):
 def test_sweeper_enqueues_an_event_that_never_reached_the_queue(app, client, inbound_url, observer,
                                                                 redis_client):
     event_id = client.post(inbound_url, json={"event_id": "lost"}).json["id"]
-    Queue("ingest", connection=redis_client).empty()          # as if Redis had lost the job
+    redis_client.delete(HANDOFF_KEY)                           # as if Redis had lost the hand-off
     assert not Job.exists(route_job_id(event_id), connection=redis_client)
     _age_events(app)
     assert sweep(app, force=True)["events_requeued"] == 1
-    build_worker(app).work(burst=True)
+    run_jobs(app)
     assert status_of(app, event_id) == "routed"
     assert sweep(app, force=True)["events_requeued"] == 0       # nothing left to do
 
 
 def test_sweeper_recovers_a_job_held_by_a_dead_worker(app, client, inbound_url, observer, redis_client):
     event_id = client.post(inbound_url, json={"event_id": "orphan"}).json["id"]
+    drain(app)
     queue = Queue("ingest", connection=redis_client)
     job = Job.fetch(route_job_id(event_id), connection=redis_client)
     queue.remove(job)
@@ -96,14 +99,14 @@ def test_sweeper_recovers_a_job_held_by_a_dead_worker(app, client, inbound_url, 
     assert sweep(app, force=True)["events_requeued"] == 0        # … and is alive: leave it
     redis_client.delete(ALIVE_KEY.format("ghost"))               # … and died (SIGKILL)
     assert sweep(app, force=True)["events_requeued"] == 1
-    build_worker(app).work(burst=True)
+    run_jobs(app)
     assert status_of(app, event_id) == "routed"
 
 
 def test_sweeper_runs_one_at_a_time(app, client, inbound_url, redis_client):
     client.post(inbound_url, json={"event_id": "a"})
+    redis_client.delete(HANDOFF_KEY)
     queue = Queue("ingest", connection=redis_client)
-    queue.empty()
     _age_events(app)
     assert sweep(app)["events_requeued"] == 1
     queue.empty()
@@ -118,3 +121,15 @@ def _age_events(app):
 
     with get_database(app).session() as s:
         s.execute(sa.update(Event).values(received_at=utcnow().replace(year=2020)))
+
+
+def test_sweeper_recovers_a_job_marked_queued_that_is_in_no_queue(app, client, inbound_url, observer, redis_client):
+    event_id = client.post(inbound_url, json={"event_id": "limbo"}).json["id"]
+    drain(app)
+    queue = Queue("ingest", connection=redis_client)
+    queue.remove(route_job_id(event_id))          # dequeued into RQ's intermediate list, then Redis died
+    assert Job.fetch(route_job_id(event_id), connection=redis_client).get_status() == "queued"
+    _age_events(app)
+    assert sweep(app, force=True)["events_requeued"] == 1
+    run_jobs(app)
+    assert status_of(app, event_id) == "routed"

@@ -1,12 +1,15 @@
 """Per-process cache of what the inbound path needs of a connection (decrypted once, not per request).
 
-Every connection change bumps an epoch in Redis after its commit; each request reads the epoch
-(one round trip) and drops the cache when it moved, so a reset key stops working at once in every
-web process. Without Redis the cache is bypassed and the database read every time."""
+Every connection change publishes on a Redis channel after its commit; a listener thread in each
+web process clears the cache when a message arrives. While the listener is not subscribed (Redis
+down, reconnecting) the cache is bypassed and the database read every time, so a reset key stops
+working at once in every web process without a Redis round trip per request."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from hub.inbound.envelope import FieldMap
 from hub.plugin import ConnectionView, Provider
 
 log = logging.getLogger(__name__)
-EPOCH_KEY = "hookhub:connections:epoch"
+CHANNEL = "hookhub:connections:changed"
 TTL = 30.0
 NEGATIVE_TTL = 5.0
 MAX_ENTRIES = 10_000
@@ -47,22 +50,21 @@ class ConnectionCache:
         self._loader = loader
         self._redis = redis_client
         self._items: dict[str, tuple[float, ConnectionRuntime | None]] = {}
-        self._epoch: bytes | None = None
         self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._generation = 0           # bumped by every invalidation: a load racing one is not cached
+        self._listener_pid: int | None = None
 
     def get(self, connection_id: str) -> ConnectionRuntime | None:
-        try:
-            epoch = self._redis().get(EPOCH_KEY) or b"0"
-        except redis.RedisError:
+        self._ensure_listener()
+        if not self._subscribed.is_set():
             return self._loader(connection_id)
         now = time.monotonic()
         with self._lock:
-            if epoch != self._epoch:
-                self._items.clear()
-                self._epoch = epoch
             hit = self._items.get(connection_id)
             if hit is not None and hit[0] > now:
                 return hit[1]
+            generation = self._generation
         runtime = self._loader(connection_id)
         expires = now + (NEGATIVE_TTL if runtime is None else TTL)
         if runtime is not None and runtime.valid_until:
@@ -70,14 +72,53 @@ class ConnectionCache:
         with self._lock:
             if len(self._items) >= MAX_ENTRIES:
                 self._items.clear()
-            if epoch == self._epoch:
+            if generation == self._generation and self._subscribed.is_set():
                 self._items[connection_id] = (expires, runtime)
         return runtime
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._generation += 1
+
+    def _ensure_listener(self) -> None:
+        # Started lazily in the process that serves requests (gunicorn forks after create_app).
+        if self._listener_pid == os.getpid():
+            return
+        with self._lock:
+            if self._listener_pid == os.getpid():
+                return
+            self._listener_pid = os.getpid()
+            self._subscribed.clear()
+            threading.Thread(target=self._listen, name="hookhub-cache-listener", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            pubsub = None
+            try:
+                pubsub = self._redis().pubsub(ignore_subscribe_messages=False)
+                pubsub.subscribe(CHANNEL)
+                for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self.invalidate()          # anything cached before the subscription is suspect
+                        self._subscribed.set()
+                    elif message["type"] == "message":
+                        self.invalidate()
+            except Exception as exc:  # Redis gone: bypass the cache until subscribed again
+                if self._subscribed.is_set():
+                    log.warning("connection cache listener lost Redis (%s); reading the database", exc)
+            finally:
+                self._subscribed.clear()
+                self.invalidate()
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+            time.sleep(1.0)
 
 
 def bump_epoch(redis_client: redis.Redis) -> None:
     """Tell every web process to drop its cached connections."""
     try:
-        redis_client.incr(EPOCH_KEY)
+        redis_client.publish(CHANNEL, "changed")
     except redis.RedisError as exc:  # the caches expire by TTL anyway
-        log.warning("could not bump the connection cache epoch: %s", exc)
+        log.warning("could not publish a connection change: %s", exc)

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from hub.db import Database
 from hub.ids import new_id
@@ -36,6 +36,12 @@ from hub.vault import Vault
 
 log = logging.getLogger(__name__)
 DEDUPE_KEY = "hookhub:dedupe:{}:{}"
+
+
+def _setting(config: dict[str, Any], name: str, default: Any) -> Any:
+    """A connection's setting, or the hub's default when unset (0 is a setting, not "unset")."""
+    value = config.get(name)
+    return default if value is None else value
 
 
 class ProviderMismatch(HookhubError):
@@ -89,8 +95,10 @@ class Gateway:
             error.runtime = runtime  # type: ignore[attr-defined]  # the failure record names a known connection
             raise error
         if runtime.provider_name != provider:
-            raise ProviderMismatch(f"this connection uses the {runtime.provider_name!r} provider: "
-                                   f"post to /hooks/{runtime.provider_name}/{connection_id}")
+            mismatch = ProviderMismatch(f"this connection uses the {runtime.provider_name!r} provider: "
+                                        f"post to /hooks/{runtime.provider_name}/{connection_id}")
+            mismatch.runtime = runtime  # type: ignore[attr-defined]
+            raise mismatch
         return runtime
 
     def _load(self, connection_id: str) -> ConnectionRuntime | None:
@@ -109,8 +117,8 @@ class Gateway:
                 provider=provider, active=conn.active, key_hash=conn.api_key_hash, view=view,
                 field_map=FieldMap({**DEFAULT_FIELD_MAP, **(conn.field_map or {})}),
                 default_channel=conn.default_channel,
-                max_body=int(config.get("max_body_bytes") or self.config["HOOKHUB_MAX_BODY_BYTES"]),
-                dedupe_window=int(config.get("dedupe_window") or self.config["HOOKHUB_DEDUPE_WINDOW"]),
+                max_body=int(_setting(config, "max_body_bytes", self.config["HOOKHUB_MAX_BODY_BYTES"])),
+                dedupe_window=int(_setting(config, "dedupe_window", self.config["HOOKHUB_DEDUPE_WINDOW"])),
                 rate_limit=config.get("rate_limit") or self.config.get("HOOKHUB_INBOUND_RATE_LIMIT"),
                 valid_until=svc.earliest_rotation_expiry(conn))
 
@@ -164,30 +172,58 @@ class Gateway:
                                   provider=rt.provider_name or "", default_channel=rt.default_channel,
                                   field_map=rt.field_map, parsed=parsed, request=request)
         event_id = envelope["event_id"]
-        claim = self._claim(rt, event_id, hub_id, request)
-        if claim is not None:
-            return Outcome(status="duplicate", id=claim, event_id=event_id, reply=parsed.reply)
+        claimed_by = self._claim(rt, event_id, hub_id)
+        if claimed_by is not None:
+            return Outcome(status="duplicate", id=claimed_by, event_id=event_id, reply=parsed.reply)
+        row = dict(id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
+                   event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None, status="accepted",
+                   envelope=envelope, raw_body=request.body, content_type=request.headers.get("Content-Type"),
+                   remote_addr=request.remote_addr, received_at=request.received_at)
         try:
-            with self.db.session() as session:
-                session.execute(sa.insert(Event).values(
-                    id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
-                    event_id=event_id, status="accepted", envelope=envelope, raw_body=request.body,
-                    content_type=request.headers.get("Content-Type"), remote_addr=request.remote_addr,
-                    received_at=request.received_at))
+            original = self._insert(rt, row, request)
+        except DataError as exc:  # the database refuses this payload: a retry would fail the same way
+            log.warning("event for %s refused by the database: %s", rt.id, exc.orig)
+            self._release(rt, event_id)
+            raise InvalidPayload("the payload cannot be stored (the database refused a value in it)") from None
         except SQLAlchemyError as exc:
             log.error("could not store event for %s: %s", rt.id, exc)
             self._release(rt, event_id)
             raise Unavailable("storage is unavailable; the event was not accepted, retry later") from None
+        if original is not None:
+            return Outcome(status="duplicate", id=original, event_id=event_id, reply=parsed.reply)
         try:
             self.enqueue_route(hub_id)
         except redis.RedisError as exc:  # stored: the sweeper enqueues it when Redis is back
             log.warning("event %s stored but not enqueued (%s); the sweeper will route it", hub_id, exc)
         return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=parsed.reply)
 
+    def _insert(self, rt: ConnectionRuntime, row: dict[str, Any], request: InboundRequest) -> str | None:
+        """Insert the event; None when stored, else the id of the event that already holds this
+        event_id inside the window (the unique (connection, dedupe_key) index decides, so two
+        processes, or a Redis that lost its keys, can never accept the same event twice)."""
+        for _ in range(2):
+            try:
+                with self.db.session() as session:
+                    session.execute(sa.insert(Event).values(**row))
+                return None
+            except IntegrityError:
+                with self.db.session() as session:
+                    holder = session.execute(sa.select(Event.id, Event.received_at).where(
+                        Event.connection_id == rt.id, Event.dedupe_key == row["dedupe_key"])).first()
+                    if holder is None:
+                        continue  # released meanwhile: try once more
+                    if holder.received_at > request.received_at - timedelta(seconds=rt.dedupe_window):
+                        return holder.id
+                    # The window has passed but the sweeper has not cleared the key yet.
+                    session.execute(sa.update(Event).where(Event.id == holder.id).values(dedupe_key=None))
+        raise Unavailable("the event could not be stored; retry later")
+
     # ------------------------------------------------------------------ dedupe
 
-    def _claim(self, rt: ConnectionRuntime, event_id: str, hub_id: str, request: InboundRequest) -> str | None:
-        """None when this event_id is new on the connection, else the hub id that has it."""
+    def _claim(self, rt: ConnectionRuntime, event_id: str, hub_id: str) -> str | None:
+        """The fast path for duplicates: None when Redis has not seen this event_id on the
+        connection within the window (or is unavailable: the database then decides), else the hub
+        id that has it."""
         if rt.dedupe_window <= 0:
             return None
         key = DEDUPE_KEY.format(rt.id, hashlib.sha256(event_id.encode()).hexdigest()[:32])
@@ -196,18 +232,9 @@ class Gateway:
             if client.set(key, hub_id, nx=True, ex=rt.dedupe_window):
                 return None
             existing = client.get(key)
-            return existing.decode() if existing else hub_id
+            return existing.decode() if existing else None
         except redis.RedisError:
-            return self._claim_from_database(rt, event_id, request)
-
-    def _claim_from_database(self, rt: ConnectionRuntime, event_id: str, request: InboundRequest) -> str | None:
-        since = request.received_at - timedelta(seconds=rt.dedupe_window)
-        try:
-            with self.db.session() as session:
-                return session.scalar(sa.select(Event.id).where(
-                    Event.connection_id == rt.id, Event.event_id == event_id, Event.received_at >= since).limit(1))
-        except SQLAlchemyError:
-            return None  # the insert will fail too and answer 503
+            return None
 
     def _release(self, rt: ConnectionRuntime, event_id: str) -> None:
         """Un-claim an event_id whose event could not be stored, so the sender's retry is accepted."""

@@ -90,6 +90,7 @@ class ConnectionService:
         self.public_url = public_url.rstrip("/")
         self.actor = actor
         self._on_change = on_change
+        self.default_rotation_grace = 86400
 
     # ------------------------------------------------------------------ reading
 
@@ -247,7 +248,8 @@ class ConnectionService:
         if not value or value == SECRET_PLACEHOLDER:
             raise invalid({"secret": ["give the new secret value"]})
         if grace_seconds is None:
-            grace_seconds = int((conn.provider_config or {}).get("rotation_grace") or 86400)
+            configured = (conn.provider_config or {}).get("rotation_grace")
+            grace_seconds = int(configured if configured is not None else self.default_rotation_grace)
         if not 0 <= grace_seconds <= MAX_ROTATION_GRACE:
             raise invalid({"grace_seconds": [f"must be between 0 and {MAX_ROTATION_GRACE} (7 days)"]})
         now = utcnow()
@@ -420,5 +422,13 @@ def for_app(session: Session, actor: str) -> ConnectionService:
     from hub.vault import get_vault
 
     app = current_app._get_current_object()
-    return ConnectionService(session, get_host(app), get_vault(app), public_url=app.config["HOOKHUB_PUBLIC_URL"],
-                             actor=actor, on_change=lambda: bump_epoch(get_redis(app)))
+    def changed() -> None:
+        gateway = app.extensions.get("hookhub.gateway")
+        if gateway is not None:
+            gateway.cache.invalidate()     # this process: at once
+        bump_epoch(get_redis(app))         # the others: through Redis pub/sub
+
+    service = ConnectionService(session, get_host(app), get_vault(app), public_url=app.config["HOOKHUB_PUBLIC_URL"],
+                                actor=actor, on_change=changed)
+    service.default_rotation_grace = int(app.config["HOOKHUB_ROTATION_GRACE"])
+    return service

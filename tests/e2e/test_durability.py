@@ -43,6 +43,17 @@ class RedisServer:
         self.proc.wait(10)
 
 
+def post_mortem(redis_server, pending) -> list[dict]:
+    """What Redis knows of the stuck events' jobs, to say why they were not routed."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(redis_server.sock))
+    return [{"event": r.id, "job": {k.decode(): v.decode(errors="replace")[:200] for k, v in
+                                    client.hgetall(f"rq:job:route-{r.id}").items()
+                                    if k in (b"status", b"worker_name", b"ended_at", b"exc_info", b"started_at")}}
+            for r in pending[:3]]
+
+
 def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_path):
     redis_server = RedisServer(tmp_path)
     redis_server.start()
@@ -118,13 +129,16 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         engine.dispose()
         stored = {r.id: r.event_id for r in rows}
         assert stored == accepted, "every 200 'accepted' is exactly one stored event"
-        assert pending == [], f"{len(pending)} acknowledged events were never routed"
+        assert pending == [], f"{len(pending)} events never routed: {post_mortem(redis_server, pending)}"
         per_event_id = Counter(stored.values())
         assert max(per_event_id.values()) == 1, "a duplicate was stored twice"
         log_text = (tmp_path / "processes.log").read_text()
         assert "not enqueued" in log_text and "sweeper re-enqueued" in log_text, \
             "the outage did not exercise the sweeper: the test proved nothing"
     finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGUSR1)         # its thread stacks, into the log, for a post-mortem
+            time.sleep(0.5)
         for proc in (web, worker):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

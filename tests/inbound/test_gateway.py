@@ -198,10 +198,14 @@ def test_storage_down_answers_503_and_releases_the_dedupe_claim(app, client, con
     assert retry.json["status"] == "accepted"    # not "duplicate": the failed attempt did not count
 
 
-def test_accepted_event_is_enqueued_for_routing(app, client, conn, redis_client):
+def test_accepted_event_is_handed_to_the_routing_queue(app, client, conn, redis_client):
     from rq import Queue
 
+    from hub.inbound.handoff import HANDOFF_KEY, drain
+
     r = post(client, conn, b'{"deal": {"id": 1}}')
+    assert redis_client.lrange(HANDOFF_KEY, 0, -1) == [r.json["id"].encode()]
+    assert drain(app) == 1
     queue = Queue("ingest", connection=redis_client)
     assert f"route-{r.json['id']}" in queue.job_ids
 
@@ -238,3 +242,51 @@ def test_bad_rate_limit_is_a_validation_error(api):
                                        "provider_config": {"rate_limit": "lots"}})
     assert r.status_code == 422
     assert "rate limit" in str(r.json["error"]["fields"]["provider_config"]["rate_limit"])
+
+
+def test_dedupe_window_zero_turns_dedupe_off(client, api):
+    created = api.post("/connections", json={"name": "no dedupe", "provider": "generic",
+                                             "provider_config": {"dedupe_window": 0}}).json
+    url = created["inbound_url"].replace("http://hub.test", "")
+    answers = [client.post(url, json={"event_id": "same"}).json for _ in range(2)]
+    assert [a["status"] for a in answers] == ["accepted", "accepted"]
+    assert answers[0]["id"] != answers[1]["id"]
+
+
+def test_duplicate_is_caught_by_the_database_when_redis_lost_its_keys(app, client, conn, redis_client):
+    first = post(client, conn, b'{"deal": {"id": 500}}')
+    redis_client.flushall()                       # a Redis restarted without persistence
+    again = post(client, conn, b'{"deal": {"id": 500}}')
+    assert again.json == {"status": "duplicate", "id": first.json["id"], "event_id": "500"}
+
+
+def test_same_event_id_after_the_window_is_a_new_event(app, client, conn, redis_client):
+    import sqlalchemy as sa
+
+    first = post(client, conn, b'{"deal": {"id": 501}}')
+    redis_client.flushall()
+    with get_database(app).session() as s:       # the window passed; the sweeper has not run yet
+        s.execute(sa.update(Event).values(received_at=datetime_days_ago(2)))
+    again = post(client, conn, b'{"deal": {"id": 501}}')
+    assert again.json["status"] == "accepted" and again.json["id"] != first.json["id"]
+
+
+def test_sweeper_frees_event_ids_after_their_window(app, client, conn):
+    import sqlalchemy as sa
+
+    from hub.sweeper import sweep
+
+    post(client, conn, b'{"deal": {"id": 502}}')
+    with get_database(app).session() as s:
+        s.execute(sa.update(Event).values(received_at=datetime_days_ago(2)))
+    assert sweep(app, force=True)["dedupe_keys_expired"] == 1
+    with get_database(app).session() as s:
+        assert s.scalar(sa.select(Event.dedupe_key)) is None
+
+
+def datetime_days_ago(days):
+    from datetime import timedelta
+
+    from hub.models import utcnow
+
+    return utcnow() - timedelta(days=days)

@@ -118,6 +118,7 @@ def upgrade() -> None:
     sa.Column('connection_id', sa.String(length=40), nullable=False),
     sa.Column('provider', sa.String(length=40), nullable=False),
     sa.Column('event_id', sa.String(length=255), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=255), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('envelope', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('raw_body', sa.LargeBinary(), nullable=False),
@@ -128,7 +129,8 @@ def upgrade() -> None:
     sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_events_connection_id_connections'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('connection_id', 'dedupe_key', name='uq_events_connection_dedupe_key')
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_connection_event_id', ['connection_id', 'event_id'], unique=False)

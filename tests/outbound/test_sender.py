@@ -1,0 +1,569 @@
+"""The outbound Sender against real HTTP(S) servers on loopback: answers, redirects, every kind of
+failure, mTLS, size and time bounds, and many threads at once."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub.outbound.http import Sender, SendError
+from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
+from hub.plugin import HttpRequest
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def resolver_for(names: dict[str, list[str]], calls: list[str] | None = None) -> Callable[..., list[tuple]]:
+    """A getaddrinfo stand-in for made-up names (DNS is outside the project)."""
+
+    def resolve(host: str, port: int, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> list[tuple]:
+        if calls is not None:
+            calls.append(host)
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port, 0, 0)) if ":" in ip
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in names[host]]
+
+    return resolve
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: Any
+    body: bytes
+    client: tuple[str, int]
+    peer_cert: dict | None
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
+          headers: list[tuple[str, str]] = ()) -> None:
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _any(self) -> None:
+        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        seen = Seen(self.command, self.path, self.headers, body, self.client_address, peer)
+        receiver.requests.append(seen)
+        route = receiver.routes.get(self.path, lambda h, s: reply(h, 200, b"ok"))
+        try:
+            route(self, seen)
+        except OSError:  # the client gave up (timeouts): nothing to answer
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.receiver.connections += 1  # type: ignore[attr-defined]
+        return True
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.receiver.ssl_context  # type: ignore[attr-defined]
+        if context is not None:  # the handshake runs in the connection's thread, not the accept loop
+            request = context.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.receiver.errors.append(client_address)  # type: ignore[attr-defined]
+
+
+class Receiver:
+    """A real HTTP (or HTTPS) server on loopback that records every connection and request."""
+
+    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
+        self.requests: list[Seen] = []
+        self.routes: dict[str, Callable[[BaseHTTPRequestHandler, Seen], None]] = {}
+        self.connections = 0
+        self.errors: list[Any] = []
+        self.ssl_context = ssl_context
+        self._server = _Server((host, 0), _Handler)
+        self._server.receiver = self  # type: ignore[attr-defined]
+        self.host, self.port = self._server.server_address[:2]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{host or self.host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sender() -> Iterator[Sender]:
+    """A Sender allowed to reach the loopback receivers."""
+    client = Sender(AddressPolicy(allow=LOOPBACK))
+    yield client
+    client.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raw_server(answer: Callable[[socket.socket], None]) -> tuple[int, Callable[[], None]]:
+    """A TCP server that answers each connection with ``answer`` (for non-HTTP behaviour)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def close() -> None:
+        stop.set()
+        listener.close()
+
+    return listener.getsockname()[1], close
+
+
+# --------------------------------------------------------------------------- certificates
+
+@dataclass
+class Pki:
+    ca_path: str
+    server_cert: str
+    server_key: str
+    client_cert_pem: str
+    client_key_pem: str
+    self_signed_cert: str
+    self_signed_key: str
+
+
+def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
+           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, dns: str | None = None,
+           client: bool = False) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer.subject if issuer else name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+                                        critical=True)
+    if dns:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+    if client:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Pki:
+    """A test CA, a server certificate for hooks.test, a client certificate, a self-signed server."""
+    folder: Path = tmp_path_factory.mktemp("pki")
+    keys = {name: ec.generate_private_key(ec.SECP256R1()) for name in ("ca", "server", "client", "self")}
+    ca = _issue("Hookhub Test CA", keys["ca"], None, keys["ca"], ca=True)
+    files = {
+        "ca.crt": _pem(ca),
+        "server.crt": _pem(_issue("hooks.test", keys["server"], ca, keys["ca"], dns="hooks.test")),
+        "server.key": _key_pem(keys["server"]),
+        "self.crt": _pem(_issue("hooks.test", keys["self"], None, keys["self"], dns="hooks.test")),
+        "self.key": _key_pem(keys["self"]),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    client = _issue("hookhub-client", keys["client"], ca, keys["ca"], client=True)
+    return Pki(str(folder / "ca.crt"), str(folder / "server.crt"), str(folder / "server.key"), _pem(client),
+               _key_pem(keys["client"]), str(folder / "self.crt"), str(folder / "self.key"))
+
+
+def tls_receiver(cert: str, key: str, client_ca: str | None = None) -> tuple[Receiver, list[str]]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    server_names: list[str] = []
+    context.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
+    return Receiver(ssl_context=context), server_names
+
+
+def hooks_test_sender(pki: Pki) -> Sender:
+    """A sender that resolves hooks.test to the loopback receivers and trusts the test CA."""
+    return Sender(AddressPolicy(allow=LOOPBACK, resolver=resolver_for({"hooks.test": ["127.0.0.1"]})),
+                  ca_bundle=pki.ca_path)
+
+
+# --------------------------------------------------------------------------- answers
+
+def test_an_allowed_receiver_gets_the_request_and_its_answer_comes_back_whole(receiver, sender):
+    receiver.routes["/hook"] = lambda h, s: reply(h, 201, b"created", [
+        ("X-Multi", "a"), ("x-multi", "b"), ("Content-Type", "text/plain")])
+    response = sender.send(HttpRequest("POST", receiver.url("/hook"), {"X-Custom": "1", "Content-Type": "text/plain"},
+                                       b"payload"), timeout=3)
+    assert (response.status, response.body) == (201, b"created")
+    assert response.headers.getlist("X-MULTI") == ["a", "b"]
+    assert response.headers["content-type"] == "text/plain"
+    assert 0 < response.elapsed_ms < 2000
+    [seen] = receiver.requests
+    assert (seen.method, seen.path, seen.body) == ("POST", "/hook", b"payload")
+    assert seen.headers["X-Custom"] == "1"
+    assert seen.headers["User-Agent"].startswith("Hookhub/")
+
+
+def test_connections_are_kept_alive_between_sends(receiver, sender):
+    for _ in range(3):
+        assert sender.send(HttpRequest("GET", receiver.url()), timeout=3).status == 200
+    assert receiver.connections == 1
+    assert len({seen.client for seen in receiver.requests}) == 1
+
+
+def test_connects_to_the_address_the_policy_checked_without_a_second_lookup(receiver):
+    calls: list[str] = []
+    sender = Sender(AddressPolicy(allow=LOOPBACK, resolver=resolver_for({"hooks.test": ["127.0.0.1"]}, calls)))
+    # hooks.test exists only in our resolver: a lookup by urllib3 itself would fail.
+    assert sender.send(HttpRequest("GET", receiver.url("/", host="hooks.test")), timeout=3).status == 200
+    assert calls == ["hooks.test"]
+    assert receiver.requests[0].headers["Host"] == f"hooks.test:{receiver.port}"
+
+
+def test_cookies_are_neither_kept_nor_sent(receiver, sender):
+    receiver.routes["/set"] = lambda h, s: reply(h, 200, b"", [("Set-Cookie", "session=abc; Path=/")])
+    sender.send(HttpRequest("GET", receiver.url("/set")), timeout=3)
+    sender.send(HttpRequest("GET", receiver.url("/again")), timeout=3)
+    assert receiver.requests[1].headers.get("Cookie") is None
+
+
+def test_a_body_over_max_body_is_cut_and_the_sender_stays_usable(receiver, sender):
+    big = bytes(range(256)) * 4096  # 1 MiB
+    receiver.routes["/big"] = lambda h, s: reply(h, 200, big)
+    response = sender.send(HttpRequest("GET", receiver.url("/big")), timeout=3, max_body=1000)
+    assert response.body == big[:1000]
+    assert sender.send(HttpRequest("GET", receiver.url("/small")), timeout=3).body == b"ok"
+
+
+def test_fifty_concurrent_sends_from_sixteen_threads_all_succeed(receiver, sender):
+    receiver.routes.update({f"/n/{i}": (lambda h, s: reply(h, 200, s.body[::-1])) for i in range(50)})
+
+    def send(i: int) -> bytes:
+        return sender.send(HttpRequest("POST", receiver.url(f"/n/{i}"), {}, f"body-{i}".encode()), timeout=5).body
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(50)))
+    assert answers == [f"body-{i}".encode()[::-1] for i in range(50)]
+    assert sorted(seen.body for seen in receiver.requests) == sorted(f"body-{i}".encode() for i in range(50))
+
+
+# --------------------------------------------------------------------------- redirects
+
+def redirect(status: int, location: str) -> Callable[[BaseHTTPRequestHandler, Seen], None]:
+    return lambda h, s: reply(h, status, b"moved", [("Location", location)])
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_307_and_308_are_followed_with_method_and_body_kept(receiver, sender, status):
+    receiver.routes["/old"] = redirect(status, "/new")
+    receiver.routes["/new"] = lambda h, s: reply(h, 200, b"landed")
+    response = sender.send(HttpRequest("PUT", receiver.url("/old"), {"X-Sig": "v1,abc"}, b"{}"), timeout=3)
+    assert (response.status, response.body) == (200, b"landed")
+    assert [(s.method, s.path, s.body, s.headers["X-Sig"]) for s in receiver.requests] == [
+        ("PUT", "/old", b"{}", "v1,abc"), ("PUT", "/new", b"{}", "v1,abc")]
+
+
+def test_a_redirect_to_another_origin_keeps_only_the_headers_that_carry_no_credential(receiver, sender):
+    other = Receiver()
+    try:
+        receiver.routes["/old"] = redirect(307, other.url("/new"))
+        sent = {"Authorization": "Bearer s3cret", "X-Api-Key": "k", "Content-Type": "application/json",
+                "webhook-id": "msg_1", "webhook-signature": "v1,abc"}
+        sender.send(HttpRequest("POST", receiver.url("/old"), sent, b"x"), timeout=3)
+        [seen] = other.requests
+        assert seen.headers.get("Authorization") is None and seen.headers.get("X-Api-Key") is None
+        assert seen.headers["webhook-id"] == "msg_1" and seen.headers["webhook-signature"] == "v1,abc"
+        assert seen.headers["Content-Type"] == "application/json"
+        assert receiver.requests[0].headers["Authorization"] == "Bearer s3cret"
+        assert receiver.requests[0].headers["X-Api-Key"] == "k"
+    finally:
+        other.close()
+
+
+def test_a_redirect_to_a_blocked_address_is_refused_and_the_target_gets_nothing():
+    target = Receiver(host="127.0.0.2")
+    first = Receiver()
+    sender = Sender(AddressPolicy(allow=(ipaddress.ip_network("127.0.0.1/32"),)))
+    try:
+        first.routes["/go"] = redirect(307, target.url("/internal"))
+        with pytest.raises(SSRFBlocked) as caught:
+            sender.send(HttpRequest("POST", first.url("/go"), {}, b"secret"), timeout=3)
+        assert caught.value.reason.startswith("the redirect target 127.0.0.2 was refused: 127.0.0.2 is a loopback")
+        assert caught.value.address == "127.0.0.2"
+        assert (target.connections, target.requests) == (0, [])
+    finally:
+        first.close()
+        target.close()
+
+
+def test_a_302_is_returned_as_it_is_and_not_followed(receiver, sender):
+    receiver.routes["/old"] = redirect(302, "/new")
+    response = sender.send(HttpRequest("POST", receiver.url("/old"), {}, b"x"), timeout=3)
+    assert (response.status, response.headers["Location"]) == (302, "/new")
+    assert [s.path for s in receiver.requests] == ["/old"]
+
+
+def test_three_redirects_are_followed_and_a_fourth_is_an_error(receiver, sender):
+    for i in range(1, 5):
+        receiver.routes[f"/r{i}"] = redirect(307, f"/r{i + 1}")
+    receiver.routes["/r5"] = lambda h, s: reply(h, 200, b"end")
+    assert sender.send(HttpRequest("GET", receiver.url("/r2")), timeout=3).body == b"end"
+    receiver.requests.clear()
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url("/r1")), timeout=3)
+    assert caught.value.kind == "redirect"
+    assert str(caught.value) == "redirect: 127.0.0.1 redirected more than 3 times"
+    assert [s.path for s in receiver.requests] == ["/r1", "/r2", "/r3", "/r4"]
+
+
+def test_a_redirect_to_a_non_http_url_is_an_error(receiver, sender):
+    receiver.routes["/old"] = redirect(307, "file:///etc/passwd")
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url("/old")), timeout=3)
+    assert (caught.value.kind, str(caught.value)) == (
+        "redirect", "redirect: only http and https URLs can be reached (got 'file')")
+
+
+# --------------------------------------------------------------------------- failures
+
+def test_an_unresolvable_host_is_a_dns_error():
+    sender = Sender(AddressPolicy(resolver=resolver_for({})))
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("POST", "https://hooks.test/services/T000/B000/XXXXSECRET"), timeout=3)
+    assert caught.value.kind == "dns"
+    assert str(caught.value) == "DNS: the host hooks.test could not be resolved (Name or service not known)"
+
+
+def test_a_closed_port_is_a_connect_error(sender):
+    port = closed_port()
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("POST", f"http://127.0.0.1:{port}/secret-token"), timeout=3)
+    assert (caught.value.kind, str(caught.value)) == ("connect", f"connection refused by 127.0.0.1:{port}")
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_timeout(receiver, sender):
+    receiver.routes["/slow"] = lambda h, s: (time.sleep(2), reply(h, 200, b"late"))
+    started = time.monotonic()
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url("/slow")), timeout=0.5)
+    assert caught.value.kind == "timeout"
+    assert str(caught.value) == "timeout: 127.0.0.1 gave no complete answer within 0.5 s"
+    assert time.monotonic() - started < 1.5
+
+
+def trickle_body(h: BaseHTTPRequestHandler, s: Seen) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", "100")
+    h.end_headers()
+    for _ in range(100):
+        h.wfile.write(b"x")
+        time.sleep(0.05)
+
+
+def trickle_headers(h: BaseHTTPRequestHandler, s: Seen) -> None:
+    h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for i in range(100):
+        h.wfile.write(f"X-Slow-{i}: 1\r\n".encode())
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("route", [trickle_body, trickle_headers], ids=["body", "headers"])
+def test_a_receiver_trickling_bytes_is_stopped_by_the_total_deadline(receiver, sender, route):
+    receiver.routes["/trickle"] = route  # each byte is within the per-read timeout; only the deadline stops it
+    started = time.monotonic()
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url("/trickle")), timeout=1)
+    assert caught.value.kind == "timeout"
+    assert str(caught.value) == "timeout: 127.0.0.1 gave no complete answer within 1 s"
+    assert 0.9 < time.monotonic() - started < 1.8
+
+
+def test_a_server_writing_garbage_is_a_protocol_error(sender):
+    port, close = raw_server(lambda conn: conn.sendall(b"this is not http\r\n\r\n"))
+    try:
+        with pytest.raises(SendError) as caught:
+            sender.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), timeout=3)
+        assert caught.value.kind == "protocol"
+        assert str(caught.value) == ("protocol: bad answer from 127.0.0.1: "
+                                     "the answer does not start with an HTTP status line")
+    finally:
+        close()
+
+
+def test_a_server_closing_without_answering_is_a_protocol_error(sender):
+    port, close = raw_server(lambda conn: None)
+    try:
+        with pytest.raises(SendError) as caught:
+            sender.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), timeout=3)
+        assert (caught.value.kind, str(caught.value)) == (
+            "protocol", "protocol: bad answer from 127.0.0.1: it closed the connection without answering")
+    finally:
+        close()
+
+
+def test_a_url_that_is_not_http_is_refused_in_plain_words(sender):
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", "file:///etc/passwd"), timeout=3)
+    assert (caught.value.kind, str(caught.value)) == (
+        "protocol", "protocol: only http and https URLs can be reached (got 'file')")
+
+
+# --------------------------------------------------------------------------- TLS
+
+def test_tls_uses_the_hostname_for_sni_and_verification_while_connecting_to_the_checked_address(pki):
+    server, server_names = tls_receiver(pki.server_cert, pki.server_key)
+    sender = hooks_test_sender(pki)
+    try:
+        response = sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+        assert (response.status, response.body) == (200, b"ok")
+        assert server_names == ["hooks.test"]
+    finally:
+        sender.close()
+        server.close()
+
+
+def test_a_self_signed_server_is_a_tls_error(pki):
+    server, _ = tls_receiver(pki.self_signed_cert, pki.self_signed_key)
+    sender = hooks_test_sender(pki)
+    try:
+        with pytest.raises(SendError) as caught:
+            sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+        assert caught.value.kind == "tls"
+        assert str(caught.value) == "TLS: the certificate of hooks.test could not be verified (self-signed certificate)"
+        assert server.requests == []
+    finally:
+        sender.close()
+        server.close()
+
+
+def test_a_certificate_for_another_name_is_a_tls_error(pki):
+    server, _ = tls_receiver(pki.server_cert, pki.server_key)
+    sender = Sender(AddressPolicy(allow=LOOPBACK, resolver=resolver_for({"other.test": ["127.0.0.1"]})),
+                    ca_bundle=pki.ca_path)
+    try:
+        with pytest.raises(SendError) as caught:
+            sender.send(HttpRequest("GET", server.url("/", host="other.test")), timeout=3)
+        assert caught.value.kind == "tls"
+        assert str(caught.value).startswith(
+            "TLS: the certificate of other.test could not be verified (Hostname mismatch")
+    finally:
+        sender.close()
+        server.close()
+
+
+def test_mtls_reaches_a_server_that_requires_a_client_certificate(pki, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # to find the certificate files
+    server, _ = tls_receiver(pki.server_cert, pki.server_key, client_ca=pki.ca_path)
+    sender = hooks_test_sender(pki)
+    try:
+        for _ in range(2):
+            response = sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3,
+                                   client_cert=(pki.client_cert_pem, pki.client_key_pem))
+            assert response.status == 200
+        subject = dict(pair for rdn in server.requests[0].peer_cert["subject"] for pair in rdn)
+        assert subject["commonName"] == "hookhub-client"
+        [folder] = tmp_path.glob("hookhub-mtls-*")
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        files = sorted(folder.iterdir())
+        assert len(files) == 2  # written once, reused by the second send
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+        sender.close()
+        assert not folder.exists()
+    finally:
+        sender.close()
+        server.close()
+
+
+def test_mtls_without_a_client_certificate_is_refused_in_plain_words(pki):
+    server, _ = tls_receiver(pki.server_cert, pki.server_key, client_ca=pki.ca_path)
+    sender = hooks_test_sender(pki)
+    try:
+        with pytest.raises(SendError) as caught:
+            sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+        # Under TLS 1.3 the server refuses after the client's handshake is over: the client then
+        # reads either the server's alert or only the closed connection, depending on timing.
+        assert (caught.value.kind, str(caught.value)) in {
+            ("tls", "TLS: hooks.test requires a client certificate (tlsv13 alert certificate required)"),
+            ("tls", "TLS: hooks.test closed the secure connection before answering "
+                    "(it may require a client certificate, or refuse the one sent)"),
+            ("connect", "the connection to hooks.test failed (connection reset by peer)"),
+        }
+        assert server.requests == []
+    finally:
+        sender.close()
+        server.close()
+
+
+def test_no_proxy_from_the_environment_is_used(receiver, sender, monkeypatch):
+    port = closed_port()
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")  # a proxy would answer "connection refused"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert sender.send(HttpRequest("GET", receiver.url()), timeout=3).status == 200

@@ -52,9 +52,9 @@ def route_event(event_id: str) -> str:
     deliveries = create_deliveries(session, event)
     event.status = "routed"
     event.routed_at = utcnow()
-    from hub.delivery.dispatch import dispatch_now
+    from hub.delivery.dispatch import dispatch_new
 
-    dispatch_now(current_app._get_current_object(), session, [d for d in deliveries if d.status == "queued"])
+    dispatch_new(current_app._get_current_object(), session, deliveries)
     view = EventView(id=event.id, connection_id=event.connection_id, envelope=event.envelope,
                      raw_body=event.raw_body)
     try:

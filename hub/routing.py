@@ -43,7 +43,7 @@ def check_rule(rule: Any) -> dict[str, list[str]]:
                 regex.compile(pattern)
             except regex.error as exc:
                 problems["value"] = [f"not a valid regular expression: {exc}"]
-    elif op == "exists" and not isinstance(rule.get("value", True), bool):
+    elif op == "exists" and rule.get("value") is not None and not isinstance(rule.get("value"), bool):
         problems["value"] = ["'exists' takes true or false (default true)"]
     return problems
 

@@ -126,6 +126,7 @@ def settings(tmp_path, redis_url, redis_client) -> dict[str, Any]:
 def app(settings):
     app = build_app(settings)
     yield app
+    app.extensions["hookhub.gateway"].cache.close()
     get_database(app).dispose()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis
 import sqlalchemy as sa
@@ -28,6 +28,9 @@ def assign_job(delivery: Delivery, why: str = "") -> str:
 def enqueue(app: Flask, delivery_id: str, job_id: str, at: datetime | None = None) -> None:
     """Enqueue (or schedule) one delivery job; a Redis failure is left to the sweeper."""
     queue = get_queue("deliver", app)
+    if at is not None and at.microsecond:
+        # RQ's scheduler keeps whole seconds, rounded down: round up so a job never runs early.
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
     kwargs = dict(args=(delivery_id,), job_id=job_id, result_ttl=0, failure_ttl=86400, timeout=120)
     try:
         if at is None:
@@ -45,6 +48,18 @@ def dispatch_now(app: Flask, session: Session, deliveries: Iterable[Delivery]) -
     for delivery_id, job_id in pending:
         enqueue(app, delivery_id, job_id)
     return len(pending)
+
+
+def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
+    """Deliveries just created by routing or replay: through the approval gate, then dispatched."""
+    from hub.delivery.approval import gate
+    from hub.plugin_host import get_host
+    from hub.services.connections import ConnectionService
+    from hub.vault import get_vault
+
+    deliveries = list(deliveries)
+    gate(session, deliveries, ConnectionService(session, get_host(app), get_vault(app), public_url="").view)
+    return dispatch_now(app, session, [d for d in deliveries if d.status == "queued"])
 
 
 def resume_connection(app: Flask, session: Session, connection_id: str) -> int:

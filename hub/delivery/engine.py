@@ -67,6 +67,9 @@ def deliver(delivery_id: str) -> str:
         delivery.last_error = "the target connection is inactive or its channel is not installed"
         session.commit()
         return "held"
+    early = (delivery.next_attempt_at - utcnow()).total_seconds() if delivery.next_attempt_at else 0.0
+    if early > 0.05:  # never sooner than the retry schedule or a Retry-After said, whoever enqueued us
+        return _reschedule(app, session, delivery, early, "early")
     channel = get_host().channels.get(conn.channel)
     view = ConnectionService(session, get_host(), _vault(), public_url="").view(conn)
     wait = pacing.acquire(app, conn, channel)
@@ -101,11 +104,14 @@ def _attempt(app: Flask, session: Any, delivery: Delivery, conn: Connection, cha
     message = OutboundMessage(body=dview.body, delivery_id=delivery.id, webhook_id=delivery.webhook_id,
                               attempt=dview.attempt, timestamp=now, envelope=envelope, headers=dview.headers)
     try:
-        request = channel.build(message, view)
+        request = build_request(channel, message, view)
     except HookhubError as exc:  # PermanentFailure, ConfigInvalid: the message can never go out
         return _finish(app, session, delivery, conn, Attempt(SendResult("failed", exc.message), outcome="failed"),
                        dview)
-    request = _with_headers(request, dview.headers, view, delivery.webhook_id, now)
+    except Exception as exc:  # a channel bug: say so rather than fail the job over and over
+        log.exception("channel %s crashed building delivery %s", channel.name, delivery.id)
+        detail = f"the {channel.name} channel could not build the request: {exc!r}"
+        return _finish(app, session, delivery, conn, Attempt(SendResult("failed", detail), outcome="failed"), dview)
     delivery.status = "sending"
     delivery.attempt_count += 1
     session.commit()
@@ -212,20 +218,23 @@ def _reschedule(app: Flask, session: Any, delivery: Delivery, wait: float, why: 
     return f"{why}: rescheduled in {wait:.2f} s"
 
 
-def _with_headers(request: HttpRequest, extra: dict[str, str], view: ConnectionView, webhook_id: str,
-                  timestamp: int) -> HttpRequest:
+def build_request(channel: Channel, message: OutboundMessage, view: ConnectionView) -> HttpRequest:
+    """The channel's request for ``message`` with the core's headers: those of
+    ``hub_before_delivery``, then ``webhook-id`` (the receiver's idempotency key) and, when the
+    connection has a signing secret, the Standard Webhooks signature of every unexpired secret."""
+    request = channel.build(message, view)
     headers = dict(request.headers)
-    headers.update(extra)
+    headers.update(message.headers)
     secrets = view.secret_values("signing_secret")
     if secrets:
-        headers.update(sign_headers(webhook_id, timestamp, request.body, secrets))
+        headers.update(sign_headers(message.webhook_id, message.timestamp, request.body, secrets))
     else:
-        headers.setdefault("webhook-id", webhook_id)  # the idempotency key, signed or not
+        headers.setdefault("webhook-id", message.webhook_id)
     return HttpRequest(request.method, request.url, headers, request.body)
 
 
 def _client_cert(view: ConnectionView) -> tuple[str, str] | None:
-    cert, key = view.channel_config.get("client_cert"), view.channel_config.get("client_key")
+    cert, key = view.channel_config.get("client_cert"), view.secrets.get("client_key")
     return (cert, key) if cert and key else None
 
 

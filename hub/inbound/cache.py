@@ -54,6 +54,7 @@ class ConnectionCache:
         self._subscribed = threading.Event()
         self._generation = 0           # bumped by every invalidation: a load racing one is not cached
         self._listener_pid: int | None = None
+        self._closed = threading.Event()
 
     def get(self, connection_id: str) -> ConnectionRuntime | None:
         self._ensure_listener()
@@ -81,9 +82,14 @@ class ConnectionCache:
             self._items.clear()
             self._generation += 1
 
+    def close(self) -> None:
+        """Stop the listener thread (an app that is thrown away, as in tests)."""
+        self._closed.set()
+        self.invalidate()
+
     def _ensure_listener(self) -> None:
         # Started lazily in the process that serves requests (gunicorn forks after create_app).
-        if self._listener_pid == os.getpid():
+        if self._listener_pid == os.getpid() or self._closed.is_set():
             return
         with self._lock:
             if self._listener_pid == os.getpid():
@@ -93,12 +99,15 @@ class ConnectionCache:
             threading.Thread(target=self._listen, name="hookhub-cache-listener", daemon=True).start()
 
     def _listen(self) -> None:
-        while True:
+        while not self._closed.is_set():
             pubsub = None
             try:
                 pubsub = self._redis().pubsub(ignore_subscribe_messages=False)
                 pubsub.subscribe(CHANNEL)
-                for message in pubsub.listen():
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
                     if message["type"] == "subscribe":
                         self.invalidate()          # anything cached before the subscription is suspect
                         self._subscribed.set()
@@ -113,7 +122,7 @@ class ConnectionCache:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         pubsub.close()
-            time.sleep(1.0)
+            self._closed.wait(1.0)
 
 
 def bump_epoch(redis_client: redis.Redis) -> None:

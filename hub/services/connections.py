@@ -377,6 +377,14 @@ class ConnectionService:
             for name in plugin.required_secrets:
                 if not store.current.get(name) and name not in secret_errors:
                     secret_errors[name] = [f"required by {plugin.name!r}"]
+        signing_secret = store.current.get("signing_secret")
+        if channel is not None and signing_secret and "signing_secret" not in secret_errors:
+            from hub.delivery.signing import decode_secret  # the core signs outbound requests
+
+            try:
+                decode_secret(signing_secret)
+            except ValueError as exc:
+                secret_errors["signing_secret"] = [str(exc)]
         if secret_errors:
             errors["secrets"] = secret_errors
         if errors:

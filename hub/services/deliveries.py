@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from hub.delivery.dispatch import dispatch_now
+from hub.delivery.dispatch import dispatch_new, dispatch_now
 from hub.models import Delivery, Event
 from hub.routing import create_deliveries
 from hub.services import audit
@@ -58,7 +58,7 @@ class DeliveryService:
         deliveries = create_deliveries(self.session, event)
         audit.record(self.session, actor=self.actor, action="event.replayed", workspace=workspace,
                      object_type="event", object_id=event_id, details={"deliveries": [d.id for d in deliveries]})
-        dispatch_now(self.app, self.session, [d for d in deliveries if d.status == "queued"])
+        dispatch_new(self.app, self.session, deliveries)
         return [d.id for d in deliveries]
 
     def _restart(self, delivery: Delivery) -> None:

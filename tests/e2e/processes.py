@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 VENV_BIN = Path(sys.executable).parent
@@ -85,3 +87,25 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30.0
     if proc.poll() is None:
         proc.send_signal(sig)
     return proc.wait(timeout)
+
+
+class RedisServer:
+    def __init__(self, folder):
+        self.folder = folder
+        self.sock = folder / "redis.sock"
+        self.proc = None
+
+    def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: `make install` installs it")
+        self.proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(self.sock), "--dir", str(self.folder),
+                                      "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)

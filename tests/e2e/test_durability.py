@@ -3,7 +3,6 @@ while the worker is SIGKILLed and Redis is stopped. Afterwards every 200 `accept
 event, every event is routed, and duplicates were processed once."""
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -15,32 +14,10 @@ import requests
 import sqlalchemy as sa
 
 from tests.conftest import free_port
-from tests.e2e.processes import VENV_BIN, clean_env, wait_http
+from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "durability-admin-token"
-
-
-class RedisServer:
-    def __init__(self, folder):
-        self.folder = folder
-        self.sock = folder / "redis.sock"
-        self.proc = None
-
-    def start(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: `make install` installs it")
-        self.proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(self.sock), "--dir", str(self.folder),
-                                      "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-                                     stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not self.sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def post_mortem(redis_server, pending) -> list[dict]:

@@ -1,0 +1,62 @@
+"""The approval gate between routing and sending: deliveries to a connection with approval
+``policy`` are put to the ``hub_decide_approval`` plugins; what no policy decides (and every
+delivery to a ``manual`` connection) waits as a pending Approval for an admin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from hub.models import Approval, Connection, Delivery, Event, utcnow
+from hub.plugin import Decision, DeliveryView, EventView
+from hub.plugin_host import get_host
+from hub.services import audit
+
+log = logging.getLogger(__name__)
+
+
+def gate(session: Session, deliveries: Iterable[Delivery], connection_view) -> list[Delivery]:
+    """Decide what can be decided now; returns the deliveries released to the queue.
+
+    ``connection_view(conn)`` gives the plugins' view of a connection (secrets decrypted)."""
+    released: list[Delivery] = []
+    for delivery in deliveries:
+        if delivery.status != "pending_approval":
+            continue
+        conn = session.get(Connection, delivery.connection_id)
+        decision = _ask_policy(session, delivery, conn, connection_view) if conn.approval == "policy" else None
+        approval = Approval(workspace_id=delivery.workspace_id, delivery_id=delivery.id)
+        session.add(approval)
+        if decision is None:
+            audit.record(session, actor="system", action="approval.requested", workspace=delivery.workspace_id,
+                         object_type="delivery", object_id=delivery.id, details={"connection": conn.id})
+            continue
+        approval.status = "approved" if decision.approve else "rejected"
+        approval.decided_by = decision.decided_by or "policy"
+        approval.reason = decision.reason
+        approval.decided_at = utcnow()
+        audit.record(session, actor=approval.decided_by, action="approval.decided", workspace=delivery.workspace_id,
+                     object_type="delivery", object_id=delivery.id,
+                     details={"approved": decision.approve, "reason": decision.reason})
+        if decision.approve:
+            delivery.status = "queued"
+            released.append(delivery)
+        else:
+            delivery.status = "rejected"
+            delivery.last_error = f"rejected by {approval.decided_by}: {decision.reason}".rstrip(": ")
+    return released
+
+
+def _ask_policy(session: Session, delivery: Delivery, conn: Connection, connection_view) -> Decision | None:
+    event = session.get(Event, delivery.event_id) if delivery.event_id else None
+    view = DeliveryView(id=delivery.id, webhook_id=delivery.webhook_id,
+                        event=EventView(event.id, event.connection_id, dict(event.envelope)) if event else None,
+                        connection=connection_view(conn), route_id=delivery.route_id, body=delivery.template)
+    try:
+        decision = get_host().hook.hub_decide_approval(delivery=view)
+    except Exception:  # a policy plugin's bug leaves the decision to an admin
+        log.exception("a hub_decide_approval hook failed for %s; waiting for an admin", delivery.id)
+        return None
+    return decision if isinstance(decision, Decision) else None

@@ -1,0 +1,91 @@
+"""Fixtures for the outbound side: an app whose deliveries may reach 127.0.0.1, a capturing
+receiver, and helpers that create connections and routes through the admin API and run the
+real worker (RQ, in this process, with its scheduler) until the deliveries settle."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+
+import pytest
+
+from hub.testing import receiver  # noqa: F401 - the capturing receiver fixture
+from tests.conftest import Api, make_settings
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.fixture
+def settings(tmp_path, redis_url, redis_client) -> dict[str, Any]:
+    return make_settings(tmp_path, redis_url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=LOOPBACK,
+                         HOOKHUB_MIN_DELAY_AFTER_429=1.0, HOOKHUB_WORKER_CONCURRENCY=8)
+
+
+def make_source(api: Api, name: str = "crm source", **extra: Any) -> tuple[str, str]:
+    """A generic inbound connection: (its id, its inbound path with the key)."""
+    r = api.post("/connections", json={"name": name, "provider": "generic", **extra})
+    assert r.status_code == 201, r.json
+    return r.json["id"], r.json["inbound_url"].replace("http://hub.test", "")
+
+
+def make_target(api: Api, url: str, name: str = "receiver", *, secrets: dict | None = None,
+                channel: str = "webhook", **config: Any) -> str:
+    if channel == "webhook":
+        config.setdefault("url", url)
+    body = {"name": name, "channel": channel, "channel_config": config, "secrets": secrets or {}}
+    r = api.post("/connections", json=body)
+    assert r.status_code == 201, r.json
+    return r.json["id"]
+
+
+def make_route(api: Api, source: str, targets: list[Any], match: list | None = None, name: str = "r") -> str:
+    targets = [t if isinstance(t, dict) else {"connection": t} for t in targets]
+    r = api.post("/routes", json={"name": name, "source": source, "match": match or [], "targets": targets})
+    assert r.status_code == 201, r.json
+    return r.json["id"]
+
+
+def run_worker_once(app) -> None:
+    """One pass of a real worker: hand-off pump, scheduler (due retries), then every queued job."""
+    from hub.inbound.handoff import drain
+    from hub.worker import build_worker
+
+    while drain(app):
+        pass
+    build_worker(app).work(burst=True, with_scheduler=True)
+
+
+def settle(app, predicate, timeout: float = 15.0, message: str = "deliveries to settle") -> Any:
+    """Run the worker until ``predicate()`` is truthy (retries are scheduled, so this may take a
+    few passes); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run_worker_once(app)
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(0.05)
+
+
+def deliveries(api: Api, **filters: str) -> list[dict[str, Any]]:
+    query = "&".join(f"{k}={v}" for k, v in filters.items())
+    r = api.get(f"/deliveries?{query}")
+    assert r.status_code == 200, r.json
+    return r.json["items"]
+
+
+def statuses(api: Api, **filters: str) -> list[str]:
+    return sorted(d["status"] for d in deliveries(api, **filters))
+
+
+def all_settled(api: Api, count: int, **filters: str):
+    """A predicate: ``count`` deliveries exist and none is still queued or sending."""
+    def check():
+        items = deliveries(api, **filters)
+        if len(items) == count and all(d["status"] not in ("queued", "sending") for d in items):
+            return items
+        return None
+    return check

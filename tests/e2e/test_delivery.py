@@ -1,0 +1,118 @@
+"""Deliveries through the real process tree: gunicorn, a `hookhub worker` process, redis-server,
+SQLite, and a receiver on 127.0.0.1 — including a worker SIGKILLed in the middle of a send."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from hub.testing import Receiver, Reply
+from tests.conftest import free_port
+from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
+
+pytestmark = pytest.mark.e2e
+TOKEN = "delivery-e2e-admin-token"
+
+
+class Hub:
+    """gunicorn + worker processes sharing one redis-server and one SQLite database."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.redis = RedisServer(tmp_path)
+        self.redis.start()
+        self.env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"),
+                             HOOKHUB_REDIS_URL=f"unix://{self.redis.sock}", HOOKHUB_BOOTSTRAP_TOKEN=TOKEN,
+                             HOOKHUB_SWEEP_INTERVAL="1", HOOKHUB_LOG_LEVEL="INFO",
+                             HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HOOKHUB_RETRY_SCHEDULE="0.5,1,2")
+        subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        self.log = open(tmp_path / "processes.log", "wb")
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+                                     "hub.app:create_app()"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.worker = self.start_worker()
+        wait_http(f"{self.base}/readyz")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {TOKEN}"
+
+    def start_worker(self):
+        return subprocess.Popen([str(VENV_BIN / "hookhub"), "worker"], env=self.env, stdout=self.log,
+                                stderr=subprocess.STDOUT)
+
+    def api(self, method, path, **kw):
+        r = self.session.request(method, f"{self.base}/api/v1{path}", timeout=10, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    def wait_deliveries(self, predicate, timeout=60.0, **filters):
+        deadline = time.monotonic() + timeout
+        while True:
+            items = self.api("GET", "/deliveries", params=filters)["items"]
+            if predicate(items):
+                return items
+            if time.monotonic() > deadline:
+                raise AssertionError(f"deliveries did not settle: {items}\n" + self.log_text()[-3000:])
+            time.sleep(0.2)
+
+    def log_text(self):
+        return (self.tmp_path / "processes.log").read_text(errors="replace")
+
+    def close(self):
+        for proc in (self.web, self.worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+        self.redis.stop()
+
+
+@pytest.fixture
+def hub(tmp_path):
+    hub = Hub(tmp_path)
+    yield hub
+    hub.close()
+
+
+def setup_route(hub, receiver, *paths):
+    source = hub.api("POST", "/connections", json={"name": "source", "provider": "generic"})
+    targets = [hub.api("POST", "/connections", json={"name": f"target {p}", "channel": "webhook",
+                                                     "channel_config": {"url": receiver.url + p}})["id"]
+               for p in paths]
+    hub.api("POST", "/routes", json={"name": "all", "source": source["id"],
+                                     "targets": [{"connection": t} for t in targets]})
+    return source["inbound_url"].replace("http://127.0.0.1:8000", hub.base)
+
+
+def test_fan_out_and_retry_through_the_real_process_tree(hub):
+    with Receiver() as receiver:
+        receiver.reply(Reply(503), Reply(200))          # the first send fails, its retry succeeds
+        inbound = setup_route(hub, receiver, "/a", "/b")
+        accepted = requests.post(inbound, json={"event_id": "e2e-1", "text": "hello"}, timeout=10).json()
+        assert accepted["status"] == "accepted"
+        items = hub.wait_deliveries(lambda items: len(items) == 2 and all(d["status"] == "delivered" for d in items))
+        assert sorted(len(d["attempts"]) for d in items) == [1, 2]
+        got = receiver.wait_for(3)
+        assert {r.json()["id"] for r in got} == {accepted["id"]}
+        assert {r.headers["webhook-id"] for r in got} == {d["webhook_id"] for d in items}
+
+
+def test_a_worker_killed_mid_send_loses_nothing_and_keeps_the_webhook_id(hub):
+    with Receiver() as receiver:
+        receiver.reply(Reply(200, delay=5))             # hold the first send open …
+        inbound = setup_route(hub, receiver, "/hook")
+        requests.post(inbound, json={"event_id": "kill-1"}, timeout=10)
+        first = receiver.wait_for(1, timeout=30)[0]
+        os.kill(hub.worker.pid, signal.SIGKILL)          # … and kill the worker while it waits
+        hub.worker.wait()
+        killed_at = time.monotonic()
+        hub.worker = hub.start_worker()
+        [item] = hub.wait_deliveries(lambda items: items and items[0]["status"] == "delivered", timeout=90)
+        assert time.monotonic() - killed_at < 60, "the killed send was recovered within a minute"
+        second = receiver.requests[1]
+        assert second.headers["webhook-id"] == first.headers["webhook-id"] == item["webhook_id"]
+        assert second.body == first.body

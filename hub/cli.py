@@ -231,6 +231,24 @@ def connections_deactivate(connection_id: str, workspace: str) -> None:
     click.echo(f"{connection_id} inactive")
 
 
+@connections_group.command("test")
+@click.argument("connection_id")
+@click.option("--workspace", default="default", show_default=True)
+@with_appcontext
+def connections_test(connection_id: str, workspace: str) -> None:
+    """Send a labelled test message to a connection's channel and print what happened."""
+    from hub.services.connection_test import run_connection_test
+
+    def test(svc: Any) -> dict[str, Any]:
+        return run_connection_test(current_app._get_current_object(), svc.session, svc,
+                                   svc.get(workspace, connection_id), "cli")
+
+    outcome = _run(test)
+    click.echo(f"{'ok' if outcome['ok'] else 'FAILED'} (HTTP {outcome['status'] or '-'}): {outcome['detail']}")
+    if not outcome["ok"]:
+        raise SystemExit(1)
+
+
 def _json_option(name: str, value: str | None) -> Any:
     if value is None:
         return None

@@ -179,6 +179,25 @@ def deactivate(connection_id):
     return to_json(svc, conn)
 
 
+class TestOut(Schema):
+    ok = fields.Boolean()
+    status = fields.Integer(metadata={"description": "HTTP status of the answer; 0 when none came back."})
+    detail = fields.String(metadata={"description": "What happened, in plain words."})
+
+
+@blp.route("/<connection_id>/test", methods=["POST"])
+@blp.response(200, TestOut)
+def test_connection(connection_id):
+    """Send a labelled test message through the real outbound path and report the answer."""
+    from hub.services.connection_test import run_connection_test
+
+    svc = service()
+    outcome = run_connection_test(current_app._get_current_object(), db.session(), svc,
+                                  _load(svc, connection_id), actor())
+    db.session().commit()
+    return outcome
+
+
 @blp.route("/<connection_id>/url")
 @blp.response(200, UrlOut)
 @admin_only

@@ -80,7 +80,7 @@ def hub(tmp_path):
 
 def setup_route(hub, receiver, *paths):
     source = hub.api("POST", "/connections", json={"name": "source", "provider": "generic"})
-    targets = [hub.api("POST", "/connections", json={"name": f"target {p}", "channel": "webhook",
+    targets = [hub.api("POST", "/connections", json={"name": f"target {p.strip('/')}", "channel": "webhook",
                                                      "channel_config": {"url": receiver.url + p}})["id"]
                for p in paths]
     hub.api("POST", "/routes", json={"name": "all", "source": source["id"],

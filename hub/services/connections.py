@@ -395,7 +395,9 @@ class ConnectionService:
             try:
                 plugin.validate_config(getattr(conn, key) or {}, dict(store.current))
             except ConfigInvalid as exc:
-                errors[key] = exc.fields or [exc.message]
+                fields = exc.fields or {"_schema": [exc.message]}
+                for name, problem in fields.items():   # a bad secret is reported under "secrets"
+                    errors.setdefault("secrets" if name in allowed else key, {})[name] = problem
             except ValidationError as exc:
                 errors[key] = exc.messages
         return changed

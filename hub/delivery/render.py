@@ -33,7 +33,7 @@ def render_body(delivery: Delivery, channel: Channel, envelope: Mapping[str, Any
     if delivery.template is None:
         return channel.default_body(envelope, view)
     try:
-        compiled = _compiled(json.dumps(delivery.template, sort_keys=True))
+        compiled = _compiled(json.dumps(delivery.template))   # keys in the order the admin wrote them
         return compiled.render(template_context(envelope))
     except TemplateError as exc:
         raise RenderError(f"the template cannot be rendered for this event: {exc}") from None

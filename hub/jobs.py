@@ -65,9 +65,10 @@ def route_event(event_id: str) -> str:
 
 
 def stuck_events(limit: int = 500, older_than_seconds: float = 10.0) -> list[str]:
-    """Accepted events no job has routed yet (Redis was down, or a crash between commit and enqueue)."""
+    """Accepted events a hand-off pump claimed a while ago that are still not routed (Redis lost the
+    job, or the pump died between claiming and enqueueing). Unclaimed events are the pump's."""
     from datetime import timedelta
 
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     return list(db.session().scalars(sa.select(Event.id).where(
-        Event.status == "accepted", Event.received_at < cutoff).order_by(Event.received_at).limit(limit)))
+        Event.status == "accepted", Event.enqueued_at < cutoff).order_by(Event.received_at).limit(limit)))

@@ -3,11 +3,12 @@
 import logging
 
 import pytest
+import sqlalchemy as sa
 from rq import Queue
 from rq.job import Job
 
 from hub.db import get_database
-from hub.inbound.handoff import HANDOFF_KEY, drain
+from hub.inbound.handoff import drain
 from hub.jobs import route_job_id
 from hub.models import Event
 from hub.plugin import hookimpl
@@ -76,7 +77,8 @@ def test_job_logs_carry_the_job_id(app, client, inbound_url, observer, caplog):
 def test_sweeper_enqueues_an_event_that_never_reached_the_queue(app, client, inbound_url, observer,
                                                                 redis_client):
     event_id = client.post(inbound_url, json={"event_id": "lost"}).json["id"]
-    redis_client.delete(HANDOFF_KEY)                           # as if Redis had lost the hand-off
+    drain(app)                                                 # a pump claimed it and enqueued the job …
+    Queue("ingest", connection=redis_client).empty()           # … which Redis then lost
     assert not Job.exists(route_job_id(event_id), connection=redis_client)
     _age_events(app)
     assert sweep(app, force=True)["events_requeued"] == 1
@@ -105,8 +107,9 @@ def test_sweeper_recovers_a_job_held_by_a_dead_worker(app, client, inbound_url, 
 
 def test_sweeper_runs_one_at_a_time(app, client, inbound_url, redis_client):
     client.post(inbound_url, json={"event_id": "a"})
-    redis_client.delete(HANDOFF_KEY)
+    drain(app)
     queue = Queue("ingest", connection=redis_client)
+    queue.empty()
     _age_events(app)
     assert sweep(app)["events_requeued"] == 1
     queue.empty()
@@ -120,7 +123,8 @@ def _age_events(app):
     from hub.models import utcnow
 
     with get_database(app).session() as s:
-        s.execute(sa.update(Event).values(received_at=utcnow().replace(year=2020)))
+        s.execute(sa.update(Event).values(received_at=utcnow().replace(year=2020),
+                                          enqueued_at=utcnow().replace(year=2020)))
 
 
 def test_sweeper_recovers_a_job_marked_queued_that_is_in_no_queue(app, client, inbound_url, observer, redis_client):
@@ -133,3 +137,23 @@ def test_sweeper_recovers_a_job_marked_queued_that_is_in_no_queue(app, client, i
     assert sweep(app, force=True)["events_requeued"] == 1
     run_jobs(app)
     assert status_of(app, event_id) == "routed"
+
+
+def test_sweeper_leaves_unclaimed_events_to_the_pump(app, client, inbound_url, redis_client):
+    client.post(inbound_url, json={"event_id": "fresh"})
+    _age_events(app)
+    with get_database(app).session() as s:            # received long ago, never claimed by a pump
+        s.execute(sa.update(Event).values(enqueued_at=None))
+    assert sweep(app, force=True)["events_requeued"] == 0
+    assert drain(app) == 1
+
+
+def test_the_pump_gives_its_claim_back_when_redis_refuses(tmp_path, client, inbound_url, app, monkeypatch):
+    import redis as redis_lib
+
+    event_id = client.post(inbound_url, json={"event_id": "later"}).json["id"]
+    app.extensions["hookhub.redis"]._client = redis_lib.Redis.from_url("redis://127.0.0.1:1/0")   # Redis gone
+    with pytest.raises(redis_lib.RedisError):
+        drain(app)
+    with get_database(app).session() as s:
+        assert s.get(Event, event_id).enqueued_at is None     # the next pass will try again

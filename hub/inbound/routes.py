@@ -88,7 +88,6 @@ def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | No
 
 def init_app(app: Flask) -> None:
     from hub.db import get_database
-    from hub.inbound.handoff import hand_off
     from hub.plugin_host import get_host
     from hub.queue import get_redis, get_redis_url
     from hub.ratelimit import RateLimiter
@@ -103,6 +102,5 @@ def init_app(app: Flask) -> None:
 
     app.extensions["hookhub.gateway"] = Gateway(
         database=get_database(app), redis_client=lambda: get_redis(app), host=get_host(app),
-        vault=get_vault(app), config=app.config, enqueue_route=lambda hub_id: hand_off(get_redis(app), hub_id),
-        rate_limiter=rate_limiter)
+        vault=get_vault(app), config=app.config, rate_limiter=rate_limiter)
     app.register_blueprint(bp)

@@ -177,37 +177,35 @@ def test_failures_are_capped_per_minute(app, client, conn, api):
     assert len(failures(api, conn)) == 3
 
 
-def test_storage_down_answers_503_and_releases_the_dedupe_claim(app, client, conn, monkeypatch):
+def test_storage_down_answers_503_and_the_retry_is_accepted(app, client, conn, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from hub.db import Database
-
-    real_session = Database.session
-    calls = {"n": 0}
-
-    def broken_session(self):
-        calls["n"] += 1
+    def broken_begin(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     post(client, conn, b'{"warm": 1}')          # cache the connection first
-    monkeypatch.setattr(Database, "session", broken_session)
+    engine = get_database(app).engine
+    monkeypatch.setattr(engine, "begin", broken_begin)
     r = post(client, conn, b'{"deal": {"id": 99}}')
     assert r.status_code == 503 and r.json["error"]["code"] == "unavailable"
-    monkeypatch.setattr(Database, "session", real_session)
+    monkeypatch.undo()
     retry = post(client, conn, b'{"deal": {"id": 99}}')
     assert retry.json["status"] == "accepted"    # not "duplicate": the failed attempt did not count
 
 
-def test_accepted_event_is_handed_to_the_routing_queue(app, client, conn, redis_client):
+def test_accepted_event_waits_in_the_outbox_for_the_pump(app, client, conn, redis_client):
     from rq import Queue
 
-    from hub.inbound.handoff import HANDOFF_KEY, drain
+    from hub.inbound.handoff import drain
 
     r = post(client, conn, b'{"deal": {"id": 1}}')
-    assert redis_client.lrange(HANDOFF_KEY, 0, -1) == [r.json["id"].encode()]
-    assert drain(app) == 1
     queue = Queue("ingest", connection=redis_client)
-    assert f"route-{r.json['id']}" in queue.job_ids
+    assert queue.job_ids == []                   # the request itself never touched Redis
+    assert drain(app) == 1
+    assert queue.job_ids == [f"route-{r.json['id']}"]
+    assert drain(app) == 0                       # claimed once
+    with get_database(app).session() as s:
+        assert s.get(Event, r.json["id"]).enqueued_at is not None
 
 
 def test_redis_down_still_accepts_and_stores(tmp_path, api):
@@ -253,11 +251,16 @@ def test_dedupe_window_zero_turns_dedupe_off(client, api):
     assert answers[0]["id"] != answers[1]["id"]
 
 
-def test_duplicate_is_caught_by_the_database_when_redis_lost_its_keys(app, client, conn, redis_client):
-    first = post(client, conn, b'{"deal": {"id": 500}}')
-    redis_client.flushall()                       # a Redis restarted without persistence
-    again = post(client, conn, b'{"deal": {"id": 500}}')
-    assert again.json == {"status": "duplicate", "id": first.json["id"], "event_id": "500"}
+def test_concurrent_duplicates_are_accepted_once(app, conn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(_):
+        return post(app.test_client(), conn, b'{"deal": {"id": 500}}').json
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(16)))
+    assert sorted(a["status"] for a in answers) == ["accepted"] + ["duplicate"] * 15
+    assert len({a["id"] for a in answers}) == 1
 
 
 def test_same_event_id_after_the_window_is_a_new_event(app, client, conn, redis_client):

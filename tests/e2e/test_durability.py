@@ -110,7 +110,7 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         per_event_id = Counter(stored.values())
         assert max(per_event_id.values()) == 1, "a duplicate was stored twice"
         log_text = (tmp_path / "processes.log").read_text()
-        assert "not enqueued" in log_text and "sweeper re-enqueued" in log_text, \
+        assert "handoff pump waiting for Redis" in log_text and "sweeper re-enqueued" in log_text, \
             "the outage did not exercise the sweeper: the test proved nothing"
     finally:
         if worker.poll() is None:

@@ -38,6 +38,7 @@ class Config:
     HOOKHUB_DISABLE_AFTER_FAILURES: int = 20         # consecutive failed deliveries …
     HOOKHUB_DISABLE_AFTER_SECONDS: int = 86400       # … over at least this long disable a connection
     HOOKHUB_WORKER_CONCURRENCY: int = 32             # jobs each worker process runs at once (threads)
+    HOOKHUB_SEND_CONCURRENCY: int = 64               # outbound requests each worker process has in flight
     HOOKHUB_FAILURES_PER_MINUTE: int = 600           # stored rejections per minute, beyond which they are counted only
     HOOKHUB_SWEEP_INTERVAL: int = 15                 # seconds between sweeps for events/deliveries no job holds
     HOOKHUB_WEB_WORKERS: int = 2

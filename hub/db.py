@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
@@ -22,12 +24,15 @@ class Database:
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
-            kwargs.update(pool_size=10, max_overflow=60)   # a worker runs up to 64 jobs in threads
+            # Threads wait for the write gate holding a connection: keep them all pooled, since a
+            # new SQLite connection pays for its PRAGMAs.
+            kwargs.update(pool_size=100, max_overflow=20)
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=60)
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            SQLiteWriteGate().install(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -51,12 +56,71 @@ class Database:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets readers and one writer work at once; NORMAL sync is durable across process crashes.
+    dbapi_conn.isolation_level = None     # SQLAlchemy emits BEGIN itself (see SQLiteWriteGate)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+class SQLiteWriteGate:
+    """One SQLite transaction at a time in this process, each holding the write lock from its start.
+
+    ``BEGIN IMMEDIATE`` means a transaction that read first never has to upgrade to a writer, which
+    WAL refuses outright (SQLITE_BUSY_SNAPSHOT) when another connection wrote meanwhile. The
+    process-wide gate makes threads queue on a Python lock instead of SQLite's busy handler, which
+    polls with sleeps of up to 100 ms: with dozens of worker threads that polling, not the disk,
+    was the limit. Other processes still wait on SQLite's own lock."""
+
+    TIMEOUT = 30.0
+
+    def __init__(self) -> None:
+        self._gate = threading.Semaphore(1)   # released by whoever ends the transaction
+        self._holders: set[int] = set()       # id() of DBAPI connections inside a transaction
+        self._lock = threading.Lock()
+
+    def install(self, engine: sa.Engine) -> None:
+        sa.event.listen(engine, "begin", self._begin)
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_conn: Any) -> None:
+            try:
+                commit(dbapi_conn)
+            finally:
+                self._end(dbapi_conn)
+
+        def do_rollback(dbapi_conn: Any) -> None:
+            try:
+                rollback(dbapi_conn)
+            finally:
+                self._end(dbapi_conn)
+
+        dialect.do_commit = do_commit        # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback    # type: ignore[method-assign]
+
+    def _begin(self, conn: sa.Connection) -> None:
+        if not self._gate.acquire(timeout=self.TIMEOUT):
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception(
+                f"no SQLite transaction could start within {self.TIMEOUT:.0f} s in this process "
+                "(a transaction opened inside another on the same thread?)"))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._gate.release()
+            raise
+        with self._lock:
+            self._holders.add(id(conn.connection.dbapi_connection))
+
+    def _end(self, connection: Any) -> None:
+        key = id(getattr(connection, "dbapi_connection", connection))   # the pool's proxy, or the raw one
+        with self._lock:
+            if key not in self._holders:
+                return                        # a rollback outside any transaction (pool reset)
+            self._holders.discard(key)
+        self._gate.release()
 
 
 def init_app(app: Flask) -> None:

@@ -151,7 +151,8 @@ class Event(Base):
     remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     routed_at: Mapped[datetime | None] = mapped_column(default=None)
-    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)   # claimed by a hand-off pump
+    route_job: Mapped[str | None] = mapped_column(sa.String(120))       # the RQ job routing it (with others)
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 

@@ -88,23 +88,45 @@ def route_matches(route: Route, envelope: Mapping[str, Any]) -> bool:
     return all(rule_holds(rule, envelope) for rule in route.match or [])
 
 
-def create_deliveries(session: Session, event: Event) -> list[Delivery]:
+class RouteTable:
+    """The active routes of each source and their target connections, read once per routing job
+    (a job routes a batch of events, mostly from the same few sources)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._routes: dict[str, list[Route]] = {}
+        self._targets: dict[str, Connection | None] = {}
+
+    def routes(self, source_id: str) -> list[Route]:
+        if source_id not in self._routes:
+            self._routes[source_id] = list(self.session.scalars(sa.select(Route).where(
+                Route.source_id == source_id, Route.active.is_(True)).order_by(Route.id)))
+        return self._routes[source_id]
+
+    def target(self, connection_id: Any) -> Connection | None:
+        if connection_id not in self._targets:
+            self._targets[connection_id] = self.session.get(Connection, connection_id) if connection_id else None
+        return self._targets[connection_id]
+
+
+def create_deliveries(session: Session, event: Event, table: RouteTable | None = None) -> list[Delivery]:
     """One Delivery per target of every active matching route (added to ``session``)."""
-    routes = session.scalars(sa.select(Route).where(
-        Route.source_id == event.connection_id, Route.active.is_(True)).order_by(Route.id))
+    table = table or RouteTable(session)
     created: list[Delivery] = []
-    for route in routes:
-        if not route_matches(route, event.envelope):
-            continue
-        for target in route.targets or []:
-            target_conn = session.get(Connection, target.get("connection"))
-            if target_conn is None or not target_conn.channel:
-                log.warning("route %s targets %s, which is gone or has no channel", route.id, target.get("connection"))
+    with session.no_autoflush:   # the new deliveries are written once, at the commit
+        for route in table.routes(event.connection_id):
+            if not route_matches(route, event.envelope):
                 continue
-            status = "pending_approval" if target_conn.approval in ("manual", "policy") else "queued"
-            delivery = Delivery(id=new_id("dlv"), workspace_id=event.workspace_id, event_id=event.id,
-                                route_id=route.id, connection_id=target_conn.id, webhook_id=new_id("msg"),
-                                status=status, template=target.get("template"))
-            session.add(delivery)
-            created.append(delivery)
+            for target in route.targets or []:
+                target_conn = table.target(target.get("connection"))
+                if target_conn is None or not target_conn.channel:
+                    log.warning("route %s targets %s, which is gone or has no channel", route.id,
+                                target.get("connection"))
+                    continue
+                status = "pending_approval" if target_conn.approval in ("manual", "policy") else "queued"
+                delivery = Delivery(id=new_id("dlv"), workspace_id=event.workspace_id, event_id=event.id,
+                                    route_id=route.id, connection_id=target_conn.id, webhook_id=new_id("msg"),
+                                    status=status, template=target.get("template"))
+                session.add(delivery)
+                created.append(delivery)
     return created

@@ -17,7 +17,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from hub import db
-from hub.jobs import enqueue_route, route_job_id, stuck_events
+from hub.jobs import enqueue_routing, new_route_job_id, stuck_events
 from hub.models import Connection, Event, Failure, utcnow
 from hub.queue import get_redis
 
@@ -46,6 +46,8 @@ def job_is_held(client: redis.Redis, job_id: str) -> bool:
     if status == JobStatus.QUEUED:
         # "queued" is only true while the id is in its queue: a job dequeued into RQ's intermediate
         # list just before a Redis outage keeps the status but no worker will ever run it.
+        # Our workers dequeue only when a thread is free, so a job passes through the intermediate
+        # list in an instant: one found there later was stranded.
         return client.lpos(Queue(job.origin, connection=client).key, job_id) is not None
     if status == JobStatus.SCHEDULED:
         return client.zscore(ScheduledJobRegistry(job.origin, connection=client).key, job_id) is not None
@@ -67,14 +69,18 @@ def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
         interval = int(app.config["HOOKHUB_SWEEP_INTERVAL"])
         if not force and not client.set(LOCK_KEY, "1", nx=True, ex=max(1, interval - 1)):
             return counts
-        for event_id in stuck_events():
-            if not job_is_held(client, route_job_id(event_id)):
-                enqueue_route(event_id, app)
-                counts["events_requeued"] += 1
+        session = db.session()
+        for event_id, route_job in stuck_events():
+            if route_job and job_is_held(client, route_job):
+                continue
+            job_id = new_route_job_id()
+            session.execute(sa.update(Event).where(Event.id == event_id).values(route_job=job_id))
+            session.commit()                          # recorded before the job exists, like the pump does
+            enqueue_routing([event_id], job_id, app)
+            counts["events_requeued"] += 1
         from hub.delivery.recovery import requeue_stuck_deliveries
 
         counts["deliveries_requeued"] = requeue_stuck_deliveries(app, client)
-        session = db.session()
         result = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
         counts["failures_pruned"] = result.rowcount or 0
         counts["dedupe_keys_expired"] = expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"]))

@@ -59,10 +59,25 @@ class HubWorker(SimpleWorker):
         with self.app.app_context():
             return super().perform_job(job, queue, execution)
 
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # type: ignore[override]
+        # Take a job only when a thread is free to start it: a job dequeued early would sit in RQ's
+        # intermediate list looking "queued" while no one runs it (and other workers cannot take it).
+        if self.concurrency > 1:
+            while not self._slots.acquire(timeout=5):
+                self.heartbeat()
+        try:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        except BaseException:
+            if self.concurrency > 1:
+                self._slots.release()
+            raise
+        if result is None and self.concurrency > 1:
+            self._slots.release()
+        return result
+
     def execute_job(self, job, queue) -> None:  # type: ignore[override]
         if self.concurrency == 1:
             return super().execute_job(job, queue)
-        self._slots.acquire()          # back-pressure: dequeue no more than we can run
         execution = self.prepare_execution(job)
 
         def run() -> None:

@@ -1,6 +1,7 @@
 """Routing jobs on a real RQ worker, the hub_event_received hook, job logging, and the sweeper."""
 
 import logging
+from collections import Counter
 
 import pytest
 import sqlalchemy as sa
@@ -9,7 +10,6 @@ from rq.job import Job
 
 from hub.db import get_database
 from hub.inbound.handoff import drain
-from hub.jobs import route_job_id
 from hub.models import Event
 from hub.plugin import hookimpl
 from hub.plugin_host import get_host
@@ -57,9 +57,9 @@ def test_worker_routes_events_and_calls_the_hook_once(app, client, inbound_url, 
 def test_route_job_is_idempotent(app, client, inbound_url, observer, redis_client):
     event_id = client.post(inbound_url, json={"event_id": "once"}).json["id"]
     run_jobs(app)
-    from hub.jobs import enqueue_route
+    from hub.jobs import enqueue_routing, new_route_job_id
 
-    enqueue_route(event_id, app)            # a second job for the same event, as a sweeper might make
+    enqueue_routing([event_id], new_route_job_id(), app)   # a second job for the same event, as a sweeper might make
     run_jobs(app)
     assert [seen[0] for seen in observer.seen] == [event_id]
 
@@ -71,7 +71,7 @@ def test_job_logs_carry_the_job_id(app, client, inbound_url, observer, caplog):
     with caplog.at_level(logging.INFO, logger="hub.test"):
         run_jobs(app)
     records = [r for r in caplog.records if r.name == "hub.test"]
-    assert records and records[0].job_id == route_job_id(event_id)
+    assert records and records[0].job_id == route_job_of(app, event_id)
 
 
 def test_sweeper_enqueues_an_event_that_never_reached_the_queue(app, client, inbound_url, observer,
@@ -79,7 +79,7 @@ def test_sweeper_enqueues_an_event_that_never_reached_the_queue(app, client, inb
     event_id = client.post(inbound_url, json={"event_id": "lost"}).json["id"]
     drain(app)                                                 # a pump claimed it and enqueued the job …
     Queue("ingest", connection=redis_client).empty()           # … which Redis then lost
-    assert not Job.exists(route_job_id(event_id), connection=redis_client)
+    assert not Job.exists(route_job_of(app, event_id), connection=redis_client)
     _age_events(app)
     assert sweep(app, force=True)["events_requeued"] == 1
     run_jobs(app)
@@ -91,7 +91,7 @@ def test_sweeper_recovers_a_job_held_by_a_dead_worker(app, client, inbound_url, 
     event_id = client.post(inbound_url, json={"event_id": "orphan"}).json["id"]
     drain(app)
     queue = Queue("ingest", connection=redis_client)
-    job = Job.fetch(route_job_id(event_id), connection=redis_client)
+    job = Job.fetch(route_job_of(app, event_id), connection=redis_client)
     queue.remove(job)
     job.set_status("started")                                   # a worker took it …
     job.worker_name = "ghost"
@@ -117,6 +117,11 @@ def test_sweeper_runs_one_at_a_time(app, client, inbound_url, redis_client):
     assert sweep(app, force=True)["events_requeued"] == 1
 
 
+def route_job_of(app, event_id):
+    with get_database(app).session() as s:
+        return s.get(Event, event_id).route_job
+
+
 def _age_events(app):
     import sqlalchemy as sa
 
@@ -131,8 +136,8 @@ def test_sweeper_recovers_a_job_marked_queued_that_is_in_no_queue(app, client, i
     event_id = client.post(inbound_url, json={"event_id": "limbo"}).json["id"]
     drain(app)
     queue = Queue("ingest", connection=redis_client)
-    queue.remove(route_job_id(event_id))          # dequeued into RQ's intermediate list, then Redis died
-    assert Job.fetch(route_job_id(event_id), connection=redis_client).get_status() == "queued"
+    queue.remove(route_job_of(app, event_id))     # dequeued into RQ's intermediate list, then Redis died
+    assert Job.fetch(route_job_of(app, event_id), connection=redis_client).get_status() == "queued"
     _age_events(app)
     assert sweep(app, force=True)["events_requeued"] == 1
     run_jobs(app)
@@ -157,3 +162,52 @@ def test_the_pump_gives_its_claim_back_when_redis_refuses(tmp_path, client, inbo
         drain(app)
     with get_database(app).session() as s:
         assert s.get(Event, event_id).enqueued_at is None     # the next pass will try again
+
+
+def test_a_busy_worker_leaves_waiting_jobs_in_their_queue(app, redis_client):
+    """Jobs are dequeued only when a thread is free: one taken early would sit in RQ's intermediate
+    list looking queued, where the sweeper (and RQ's own cleanup) would run it a second time."""
+    import threading
+    import time
+
+    from hub.worker import build_worker
+
+    queue = Queue("maintenance", connection=redis_client)
+    for _ in range(5):
+        queue.enqueue("time.sleep", 0.6)
+    seen = []
+
+    def watch():                                      # while both threads run their 0.6 s jobs
+        deadline = time.monotonic() + 5
+        while queue.count > 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        seen.append((queue.count, redis_client.llen(queue.intermediate_queue_key)))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    build_worker(app, ["maintenance"], concurrency=2).work(burst=True)   # RQ wants the main thread
+    watcher.join()
+    assert seen == [(3, 0)]          # the other three wait in the queue itself, not dequeued into limbo
+    assert queue.count == 0
+
+
+def test_events_are_routed_in_batches_and_deliveries_sent_in_batches(app, client, api, redis_client):
+    from hub.inbound.handoff import ROUTE_BATCH
+    from hub.models import Delivery
+
+    target = api.post("/connections", json={"name": "batch target", "channel": "webhook",
+                                            "channel_config": {"url": "https://example.com/hook"},
+                                            "active": False}).json["id"]   # inactive: nothing is sent
+    source = api.post("/connections", json={"name": "batch source", "provider": "generic"}).json
+    api.post("/routes", json={"name": "all", "source": source["id"], "targets": [{"connection": target}]})
+    url = source["inbound_url"].replace("http://hub.test", "")
+    for n in range(ROUTE_BATCH + 10):
+        client.post(url, json={"event_id": f"b{n}"})
+    assert drain(app) == ROUTE_BATCH + 10
+    ingest = Queue("ingest", connection=redis_client)
+    assert sorted(len(job.args[0]) for job in ingest.jobs) == [10, ROUTE_BATCH]
+    run_jobs(app)
+    with get_database(app).session() as s:
+        jobs = Counter(d.job_id for d in s.scalars(sa.select(Delivery)))
+    assert sorted(jobs.values()) == [10, ROUTE_BATCH]           # one deliver job per batch of 50

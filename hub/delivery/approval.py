@@ -22,9 +22,10 @@ def gate(session: Session, deliveries: Iterable[Delivery], connection_view) -> l
 
     ``connection_view(conn)`` gives the plugins' view of a connection (secrets decrypted)."""
     released: list[Delivery] = []
+    deliveries = [d for d in deliveries if d.status == "pending_approval"]
+    if deliveries:
+        session.flush()      # the deliveries exist before the approvals that point at them
     for delivery in deliveries:
-        if delivery.status != "pending_approval":
-            continue
         conn = session.get(Connection, delivery.connection_id)
         decision = _ask_policy(session, delivery, conn, connection_view) if conn.approval == "policy" else None
         approval = Approval(workspace_id=delivery.workspace_id, delivery_id=delivery.id)

@@ -4,7 +4,7 @@ the enqueue), so the sweeper can tell whether a live job still holds it."""
 from __future__ import annotations
 
 import logging
-import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -19,35 +19,52 @@ from hub.queue import get_queue
 log = logging.getLogger(__name__)
 
 
+DELIVER_BATCH = 50       # deliveries per job: RQ's own cost per job is paid once for them all
+DELIVER_JOB = dict(result_ttl=0, failure_ttl=86400, timeout=3600)
+
+
 def assign_job(delivery: Delivery, why: str = "") -> str:
     """A fresh job id for the delivery's next run (set it before the commit that precedes enqueue)."""
-    delivery.job_id = f"deliver-{delivery.id}-{delivery.attempt_count}{why}-{time.time_ns() % 10**9}"
+    delivery.job_id = f"deliver-{uuid.uuid4().hex}{why}"
     return delivery.job_id
 
 
-def enqueue(app: Flask, delivery_id: str, job_id: str, at: datetime | None = None) -> None:
-    """Enqueue (or schedule) one delivery job; a Redis failure is left to the sweeper."""
+def enqueue(app: Flask, delivery_ids: list[str], job_id: str, at: datetime | None = None) -> None:
+    """Enqueue (or schedule) one job for ``delivery_ids``; a Redis failure is left to the sweeper."""
     queue = get_queue("deliver", app)
     if at is not None and at.microsecond:
         # RQ's scheduler keeps whole seconds, rounded down: round up so a job never runs early.
         at = at.replace(microsecond=0) + timedelta(seconds=1)
-    kwargs = dict(args=(delivery_id,), job_id=job_id, result_ttl=0, failure_ttl=86400, timeout=120)
     try:
         if at is None:
-            queue.enqueue_call("hub.delivery.engine.deliver", **kwargs)
+            queue.enqueue_call("hub.delivery.engine.deliver_many", args=(delivery_ids,), job_id=job_id, **DELIVER_JOB)
         else:
-            queue.enqueue_at(at, "hub.delivery.engine.deliver", **kwargs)
+            queue.enqueue_at(at, "hub.delivery.engine.deliver_many", args=(delivery_ids,), job_id=job_id,
+                             job_timeout=DELIVER_JOB["timeout"], result_ttl=0, failure_ttl=DELIVER_JOB["failure_ttl"])
     except redis.RedisError as exc:
-        log.warning("delivery %s not enqueued (%s); the sweeper will dispatch it", delivery_id, exc)
+        log.warning("deliveries %s not enqueued (%s); the sweeper will dispatch them", delivery_ids[:3], exc)
 
 
 def dispatch_now(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
-    """Assign jobs, commit, then enqueue: for new, retried, replayed or resumed deliveries."""
-    pending = [(d.id, assign_job(d)) for d in deliveries]
+    """Assign jobs (one per DELIVER_BATCH deliveries), commit, then enqueue them in one round trip:
+    for new, retried, replayed or resumed deliveries."""
+    deliveries = list(deliveries)
+    batches: list[tuple[str, list[str]]] = []
+    for start in range(0, len(deliveries), DELIVER_BATCH):
+        chunk = deliveries[start:start + DELIVER_BATCH]
+        job_id = assign_job(chunk[0])
+        for delivery in chunk:
+            delivery.job_id = job_id
+        batches.append((job_id, [d.id for d in chunk]))
     session.commit()
-    for delivery_id, job_id in pending:
-        enqueue(app, delivery_id, job_id)
-    return len(pending)
+    if batches:
+        queue = get_queue("deliver", app)
+        try:
+            queue.enqueue_many([queue.prepare_data("hub.delivery.engine.deliver_many", args=(ids,), job_id=job_id,
+                                                   **DELIVER_JOB) for job_id, ids in batches])
+        except redis.RedisError as exc:
+            log.warning("%d deliveries not enqueued (%s); the sweeper will dispatch them", len(deliveries), exc)
+    return len(deliveries)
 
 
 def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:

@@ -1,26 +1,26 @@
-"""One delivery attempt per job: pace, render, veto, build, sign, send (SSRF-checked at connect
-time), interpret, record, then deliver / retry later / fail / dead-letter. Never sleeps: whatever
-must wait is re-scheduled."""
+"""The ``deliver`` queue's job: one attempt for each delivery of a batch. The job's thread does all
+the batch's database work in a few short transactions (load; mark the sends; record outcomes as
+they come in), and the sends overlap on the process's send pool, because deliveries wait on the
+network, not on the CPU. Nothing here sleeps: whatever must wait is re-scheduled."""
 
 from __future__ import annotations
 
 import logging
-import random
+import threading
 import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
 from hub import db
-from hub.delivery import health, pacing
-from hub.delivery.dispatch import assign_job, enqueue
+from hub.delivery import pacing
+from hub.delivery.attempt import AfterCommit, Attempt, build_request, record, reschedule, send_and_interpret
 from hub.delivery.render import RenderError, render_body
-from hub.delivery.signing import sign_headers
-from hub.models import Connection, Delivery, DeliveryAttempt, Event, utcnow
-from hub.outbound.http import SendError
-from hub.outbound.ssrf import SSRFBlocked
+from hub.models import Connection, Delivery, Event, utcnow
 from hub.plugin import (
     Channel,
     ConnectionView,
@@ -28,7 +28,6 @@ from hub.plugin import (
     EventView,
     HookhubError,
     HttpRequest,
-    HttpResponse,
     OutboundMessage,
     SendResult,
     Veto,
@@ -37,58 +36,91 @@ from hub.plugin_host import get_host
 from hub.services.connections import ConnectionService
 
 log = logging.getLogger(__name__)
-EXCERPT_BYTES = 4096
-MIN_DELAY_AFTER_429 = 60.0
 ACTIVE = ("queued", "sending")
+RECORD_EVERY = 0.02      # seconds: outcomes that arrive together are written in one transaction
+_pool_lock = threading.Lock()
 
 
 @dataclass
-class Attempt:
-    """What one try produced, before it is written down."""
+class Send:
+    """A delivery ready to go: its request and what its outcome is recorded with."""
 
-    result: SendResult
-    response: HttpResponse | None = None
-    error: str | None = None
-    duration_ms: float | None = None
-    outcome: str = ""                      # delivered | retry | failed | blocked
+    delivery: Delivery
+    conn: Connection
+    channel: Channel
+    view: ConnectionView
+    dview: DeliveryView
+    request: HttpRequest
 
 
-def deliver(delivery_id: str) -> str:
-    """The ``deliver`` queue's job."""
+def deliver_many(delivery_ids: list[str]) -> str:
+    """Attempt each delivery once; returns a summary of the outcomes."""
     app = current_app._get_current_object()
     session = db.session()
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None or delivery.status not in ACTIVE:
-        return f"nothing to do ({delivery.status if delivery else 'missing'})"
-    conn = session.get(Connection, delivery.connection_id)
-    if conn is None or not conn.active or conn.channel not in get_host().channels:
+    deliveries = session.scalars(sa.select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
+    conns = {c.id: c for c in session.scalars(sa.select(Connection).where(
+        Connection.id.in_({d.connection_id for d in deliveries})))}
+    events = {e.id: e for e in session.scalars(sa.select(Event).where(
+        Event.id.in_({d.event_id for d in deliveries if d.event_id})))}
+    # End the read here: each transaction holds SQLite's write lock (see hub.db), so none may span
+    # Redis round trips, templates, plugins or the sends.
+    session.commit()
+    outcomes: Counter[str] = Counter()
+    after: AfterCommit = []
+    views: dict[str, ConnectionView] = {}
+    sends: list[Send] = []
+    for delivery in deliveries:
+        prepared = _prepare(app, session, delivery, conns.get(delivery.connection_id),
+                            events.get(delivery.event_id or ""), views, after)
+        if isinstance(prepared, Send):
+            sends.append(prepared)
+        else:
+            outcomes[prepared] += 1
+    for send in sends:
+        send.delivery.status = "sending"
+        send.delivery.attempt_count += 1
+    _commit(session, after)
+    outcomes.update(_send_all(app, session, sends))
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())) or "nothing to do"
+
+
+def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection | None, event: Event | None,
+             views: dict[str, ConnectionView], after: AfterCommit) -> Send | str:
+    """Everything before the send; returns the Send, or what happened instead (in ``session``)."""
+    if delivery.status not in ACTIVE:
+        return f"skipped ({delivery.status})"
+    host = get_host()
+    if conn is None or not conn.active or conn.channel not in host.channels:
         # Held: re-activating the connection dispatches its queued deliveries again.
         delivery.status = "queued"
         delivery.last_error = "the target connection is inactive or its channel is not installed"
-        session.commit()
         return "held"
     early = (delivery.next_attempt_at - utcnow()).total_seconds() if delivery.next_attempt_at else 0.0
     if early > 0.05:  # never sooner than the retry schedule or a Retry-After said, whoever enqueued us
-        return _reschedule(app, session, delivery, early, "early")
-    channel = get_host().channels.get(conn.channel)
-    view = ConnectionService(session, get_host(), _vault(), public_url="").view(conn)
-    wait = pacing.acquire(app, conn, channel)
-    if wait:
-        return _reschedule(app, session, delivery, wait, "paced")
-    try:
-        return _attempt(app, session, delivery, conn, channel, view)
-    finally:
+        reschedule(delivery, early, after, app, "early")
+        return "rescheduled"
+    channel = host.channels.get(conn.channel)
+    wait_for = pacing.acquire(app, conn, channel)
+    if wait_for:
+        reschedule(delivery, wait_for, after, app, "paced")
+        return "paced"
+    if conn.id not in views:   # secrets decrypted once per connection and batch
+        views[conn.id] = ConnectionService(session, host, _vault(), public_url="").view(conn)
+    view = views[conn.id]
+    prepared = _render_and_build(app, session, delivery, conn, event, channel, view, after)
+    if not isinstance(prepared, Send):
         pacing.release(app, conn)
+    return prepared
 
 
-def _attempt(app: Flask, session: Any, delivery: Delivery, conn: Connection, channel: Channel,
-             view: ConnectionView) -> str:
-    event = session.get(Event, delivery.event_id) if delivery.event_id else None
+def _render_and_build(app: Flask, session: Session, delivery: Delivery, conn: Connection, event: Event | None,
+                      channel: Channel, view: ConnectionView, after: AfterCommit) -> Send | str:
     envelope = dict(event.envelope) if event else {}
     try:
         body = render_body(delivery, channel, envelope, view)
     except RenderError as exc:
-        return _finish(app, session, delivery, conn, Attempt(SendResult("failed", str(exc)), outcome="failed"))
+        return record(app, session, delivery, conn, Attempt(SendResult("failed", str(exc)), outcome="failed"),
+                      None, after)
     delivery.body = body
     dview = DeliveryView(id=delivery.id, webhook_id=delivery.webhook_id,
                          event=EventView(event.id, event.connection_id, envelope) if event else None,
@@ -98,152 +130,66 @@ def _attempt(app: Flask, session: Any, delivery: Delivery, conn: Connection, cha
     if vetoes:
         delivery.status = "rejected"
         delivery.last_error = "vetoed: " + "; ".join(v.reason for v in vetoes)
-        session.commit()
         return "rejected"
-    now = int(time.time())
     message = OutboundMessage(body=dview.body, delivery_id=delivery.id, webhook_id=delivery.webhook_id,
-                              attempt=dview.attempt, timestamp=now, envelope=envelope, headers=dview.headers)
+                              attempt=dview.attempt, timestamp=int(time.time()), envelope=envelope,
+                              headers=dview.headers)
     try:
         request = build_request(channel, message, view)
     except HookhubError as exc:  # PermanentFailure, ConfigInvalid: the message can never go out
-        return _finish(app, session, delivery, conn, Attempt(SendResult("failed", exc.message), outcome="failed"),
-                       dview)
+        detail = exc.message
     except Exception as exc:  # a channel bug: say so rather than fail the job over and over
         log.exception("channel %s crashed building delivery %s", channel.name, delivery.id)
         detail = f"the {channel.name} channel could not build the request: {exc!r}"
-        return _finish(app, session, delivery, conn, Attempt(SendResult("failed", detail), outcome="failed"), dview)
-    delivery.status = "sending"
-    delivery.attempt_count += 1
-    session.commit()
-    attempt = send_and_interpret(app, channel, request, view)
-    return _finish(app, session, delivery, conn, attempt, dview)
-
-
-def send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view: ConnectionView) -> Attempt:
-    """The core's HTTP send and the channel's verdict, as an Attempt (also used by connection tests)."""
-    from hub.delivery.sender import get_sender
-
-    timeout = float(view.channel_config.get("timeout") or app.config["HOOKHUB_OUTBOUND_TIMEOUT"])
-    started = time.monotonic()
-    try:
-        response = get_sender(app).send(request, timeout=timeout, client_cert=_client_cert(view))
-    except SSRFBlocked as exc:
-        return Attempt(SendResult("failed", f"blocked: {exc.reason}"), error=f"blocked: {exc.reason}",
-                       outcome="blocked", duration_ms=_ms(started))
-    except SendError as exc:
-        return Attempt(SendResult("retry", str(exc)), error=str(exc), outcome="retry", duration_ms=_ms(started))
-    try:
-        result = channel.interpret(response, view)
-    except Exception as exc:  # a channel bug: keep the delivery alive and say why
-        log.exception("channel %s crashed interpreting HTTP %s", channel.name, response.status)
-        result = SendResult("retry", f"the {channel.name} channel could not read the answer: {exc!r}")
-    if result.status_code is None:
-        result = result.replace(status_code=response.status)
-    return Attempt(result, response=response, duration_ms=response.elapsed_ms or _ms(started),
-                   outcome=result.outcome)
-
-
-def _finish(app: Flask, session: Any, delivery: Delivery, conn: Connection, attempt: Attempt,
-            dview: DeliveryView | None = None) -> str:
-    result = attempt.result
-    now = utcnow()
-    response = attempt.response
-    session.add(DeliveryAttempt(
-        delivery_id=delivery.id, number=delivery.attempt_count, at=now, outcome=attempt.outcome or result.outcome,
-        status_code=response.status if response else None, duration_ms=attempt.duration_ms,
-        response_excerpt=response.body[:EXCERPT_BYTES].decode("utf-8", "replace") if response else None,
-        error=attempt.error or (None if result.ok else result.detail)))
-    if result.ok:
-        delivery.status = "delivered"
-        delivery.delivered_at = now
-        delivery.last_error = None
-        delivery.next_attempt_at = None
-        health.record_success(session, conn)
-    elif result.outcome == "retry" and _attempts_in_cycle(delivery) <= len(_schedule(app, conn)):
-        delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
-        delivery.status = "queued"
-        delivery.last_error = result.detail
-        delivery.next_attempt_at = now + timedelta(seconds=delay)
-        health.record_failure(session, conn, result.detail)
     else:
-        delivery.status = "dead" if result.outcome == "retry" else "failed"
-        delivery.last_error = result.detail
-        delivery.next_attempt_at = None
-        health.record_failure(session, conn, result.detail)
-    if result.disable_connection:
-        health.disable(session, conn, result.detail)
-    if result.flag:
-        conn.flag = result.flag
-    job_id = assign_job(delivery) if delivery.status == "queued" else None
+        return Send(delivery, conn, channel, view, dview, request)
+    return record(app, session, delivery, conn, Attempt(SendResult("failed", detail), outcome="failed"), dview,
+                  after)
+
+
+def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:
+    """Send on the pool; record outcomes as they arrive, a group per transaction."""
+    outcomes: Counter[str] = Counter()
+    pool = send_pool(app)
+    futures: dict[Future[Attempt], Send] = {
+        pool.submit(send_and_interpret, app, s.channel, s.request, s.view): s for s in sends}
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=RECORD_EVERY)
+        if not done:
+            continue
+        after: AfterCommit = []
+        for future in done:
+            send = futures[future]
+            outcomes[record(app, session, send.delivery, send.conn, future.result(), send.dview, after)] += 1
+            after.append(lambda conn=send.conn: pacing.release(app, conn))
+        _commit(session, after)
+    return outcomes
+
+
+def _commit(session: Session, after: AfterCommit) -> None:
     session.commit()
-    if result.cooldown:
-        pacing.cool_down(app, conn, result.cooldown)
-    if job_id:
-        enqueue(app, delivery.id, job_id, at=delivery.next_attempt_at)
-    if dview is not None:
+    for action in after:
         try:
-            get_host().hook.hub_delivery_finished(delivery=dview, result=result)
-        except Exception:
-            log.exception("a hub_delivery_finished hook failed for %s", delivery.id)
-    return f"{delivery.status}: {result.detail}"
+            action()
+        except Exception:  # the state is committed; the sweeper covers a job that was not enqueued
+            log.exception("an after-commit step of a delivery failed")
+    after.clear()
 
 
-def retry_delay(app: Flask, conn: Connection, attempt: int, result: SendResult) -> float:
-    """Seconds before the next attempt: the schedule's step with ±20 % jitter, never sooner than the
-    receiver's Retry-After, and never sooner than a minute after a 429."""
-    schedule = _schedule(app, conn)
-    base = schedule[min(attempt, len(schedule)) - 1]
-    delay = base * random.uniform(0.8, 1.2)
-    if result.retry_after is not None:
-        delay = max(delay, result.retry_after)
-    if result.status_code == 429:
-        delay = max(delay, float(app.config.get("HOOKHUB_MIN_DELAY_AFTER_429", MIN_DELAY_AFTER_429)))
-    return delay
-
-
-def _schedule(app: Flask, conn: Connection) -> list[float]:
-    return list((conn.channel_config or {}).get("retry_schedule") or app.config["HOOKHUB_RETRY_SCHEDULE"])
-
-
-def _attempts_in_cycle(delivery: Delivery) -> int:
-    return delivery.attempt_count - (delivery.cycle_start or 0)
-
-
-def _reschedule(app: Flask, session: Any, delivery: Delivery, wait: float, why: str) -> str:
-    delivery.status = "queued"
-    delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
-    job_id = assign_job(delivery, f"-{why}")
-    session.commit()
-    enqueue(app, delivery.id, job_id, at=delivery.next_attempt_at)
-    return f"{why}: rescheduled in {wait:.2f} s"
-
-
-def build_request(channel: Channel, message: OutboundMessage, view: ConnectionView) -> HttpRequest:
-    """The channel's request for ``message`` with the core's headers: those of
-    ``hub_before_delivery``, then ``webhook-id`` (the receiver's idempotency key) and, when the
-    connection has a signing secret, the Standard Webhooks signature of every unexpired secret."""
-    request = channel.build(message, view)
-    headers = dict(request.headers)
-    headers.update(message.headers)
-    secrets = view.secret_values("signing_secret")
-    if secrets:
-        headers.update(sign_headers(message.webhook_id, message.timestamp, request.body, secrets))
-    else:
-        headers.setdefault("webhook-id", message.webhook_id)
-    return HttpRequest(request.method, request.url, headers, request.body)
-
-
-def _client_cert(view: ConnectionView) -> tuple[str, str] | None:
-    cert, key = view.channel_config.get("client_cert"), view.secrets.get("client_key")
-    return (cert, key) if cert and key else None
-
-
-def _ms(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)
+def send_pool(app: Flask) -> ThreadPoolExecutor:
+    """The process's threads for sends (HOOKHUB_SEND_CONCURRENCY), shared by every job."""
+    pool = app.extensions.get("hookhub.send_pool")
+    if pool is None:
+        with _pool_lock:
+            pool = app.extensions.get("hookhub.send_pool")
+            if pool is None:
+                size = int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64))
+                pool = app.extensions["hookhub.send_pool"] = ThreadPoolExecutor(size, thread_name_prefix="hookhub-send")
+    return pool
 
 
 def _vault():
     from hub.vault import get_vault
 
     return get_vault()
-

@@ -24,5 +24,8 @@ def requeue_stuck_deliveries(app: Flask, client: redis.Redis, limit: int = 500) 
         Delivery.status.in_(("queued", "sending")), Connection.active.is_(True),
         sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
         Delivery.updated_at < cutoff).limit(limit)).all()
-    stuck = [d for d in candidates if not (d.job_id and job_is_held(client, d.job_id))]
+    held: dict[str, bool] = {}       # deliveries share batch jobs: ask Redis once per job
+    for job_id in {d.job_id for d in candidates if d.job_id}:
+        held[job_id] = job_is_held(client, job_id)
+    stuck = [d for d in candidates if not (d.job_id and held[d.job_id])]
     return dispatch_now(app, session, stuck) if stuck else 0

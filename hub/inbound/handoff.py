@@ -18,30 +18,40 @@ from hub.models import Event, utcnow
 from hub.queue import get_queue
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 200              # events claimed per pass
+ROUTE_BATCH = 50         # events per routing job: RQ's own cost per job is paid once for them all
 IDLE_POLL = 0.05          # seconds between looks at an empty outbox: the latency it adds, at most
 
 
 def drain(app: Flask) -> int:
-    """Claim up to BATCH waiting events and enqueue their routing jobs; returns how many."""
-    from hub.jobs import route_job_spec
+    """Claim up to BATCH waiting events, ROUTE_BATCH to a routing job, and enqueue those jobs in
+    one round trip; returns how many events."""
+    from hub.jobs import new_route_job_id, route_job_spec
 
     database = get_database(app)
+    batches: list[tuple[str, list[str]]] = []
     with database.engine.begin() as connection:
-        waiting = (sa.select(Event.id).where(Event.status == "accepted", Event.enqueued_at.is_(None))
-                   .order_by(Event.received_at).limit(BATCH))
-        ids = list(connection.scalars(sa.update(Event).where(Event.id.in_(waiting), Event.enqueued_at.is_(None))
-                                      .values(enqueued_at=utcnow()).returning(Event.id)))
-    if not ids:
+        for _ in range(BATCH // ROUTE_BATCH):
+            job_id = new_route_job_id()
+            waiting = (sa.select(Event.id).where(Event.status == "accepted", Event.enqueued_at.is_(None))
+                       .order_by(Event.received_at).limit(ROUTE_BATCH))
+            ids = list(connection.scalars(sa.update(Event).where(Event.id.in_(waiting), Event.enqueued_at.is_(None))
+                                          .values(enqueued_at=utcnow(), route_job=job_id).returning(Event.id)))
+            if ids:
+                batches.append((job_id, ids))
+            if len(ids) < ROUTE_BATCH:
+                break
+    if not batches:
         return 0
     queue = get_queue("ingest", app)
     try:
-        queue.enqueue_many([route_job_spec(queue, event_id) for event_id in ids])
+        queue.enqueue_many([route_job_spec(queue, ids, job_id) for job_id, ids in batches])
     except redis.RedisError:
         with database.engine.begin() as connection:    # give the claim back: the next pass retries
-            connection.execute(sa.update(Event).where(Event.id.in_(ids)).values(enqueued_at=None))
+            connection.execute(sa.update(Event).where(Event.route_job.in_([job for job, _ in batches]))
+                               .values(enqueued_at=None, route_job=None))
         raise
-    return len(ids)
+    return sum(len(ids) for _, ids in batches)
 
 
 def start_pump(app: Flask, stop: threading.Event) -> threading.Thread:

@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from hub.delivery import pacing
-from hub.delivery.engine import build_request, send_and_interpret
+from hub.delivery.attempt import build_request, send_and_interpret
 from hub.ids import new_id
 from hub.models import Connection
 from hub.plugin import HookhubError, OutboundMessage

@@ -202,10 +202,11 @@ def test_accepted_event_waits_in_the_outbox_for_the_pump(app, client, conn, redi
     queue = Queue("ingest", connection=redis_client)
     assert queue.job_ids == []                   # the request itself never touched Redis
     assert drain(app) == 1
-    assert queue.job_ids == [f"route-{r.json['id']}"]
-    assert drain(app) == 0                       # claimed once
     with get_database(app).session() as s:
-        assert s.get(Event, r.json["id"]).enqueued_at is not None
+        event = s.get(Event, r.json["id"])
+        assert event.enqueued_at is not None and queue.job_ids == [event.route_job]
+    assert queue.fetch_job(event.route_job).args == ([r.json["id"]],)
+    assert drain(app) == 0                       # claimed once
 
 
 def test_redis_down_still_accepts_and_stores(tmp_path, api):

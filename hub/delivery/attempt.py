@@ -1,0 +1,167 @@
+"""One delivery attempt, without the transactions around it: build and sign the request, send it
+(SSRF-checked at connect time), read the channel's verdict, and write down what it means —
+delivered, retry later (with backoff), failed or dead — into the caller's session."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from hub.delivery import health, pacing
+from hub.delivery.dispatch import assign_job, enqueue
+from hub.delivery.signing import sign_headers
+from hub.models import Connection, Delivery, DeliveryAttempt, utcnow
+from hub.outbound.http import SendError
+from hub.outbound.ssrf import SSRFBlocked
+from hub.plugin import Channel, ConnectionView, DeliveryView, HttpRequest, HttpResponse, OutboundMessage, SendResult
+from hub.plugin_host import get_host
+
+log = logging.getLogger(__name__)
+EXCERPT_BYTES = 4096
+MIN_DELAY_AFTER_429 = 60.0
+#: Work for after the commit that records an outcome (enqueue a retry, hooks, pacing): a retry job
+#: must never exist before the state it acts on is committed.
+AfterCommit = list[Callable[[], None]]
+
+
+@dataclass
+class Attempt:
+    """What one try produced, before it is written down."""
+
+    result: SendResult
+    response: HttpResponse | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    outcome: str = ""                      # delivered | retry | failed | blocked
+
+
+def build_request(channel: Channel, message: OutboundMessage, view: ConnectionView) -> HttpRequest:
+    """The channel's request for ``message`` with the core's headers: those of
+    ``hub_before_delivery``, then ``webhook-id`` (the receiver's idempotency key) and, when the
+    connection has a signing secret, the Standard Webhooks signature of every unexpired secret."""
+    request = channel.build(message, view)
+    headers = dict(request.headers)
+    headers.update(message.headers)
+    secrets = view.secret_values("signing_secret")
+    if secrets:
+        headers.update(sign_headers(message.webhook_id, message.timestamp, request.body, secrets))
+    else:
+        headers.setdefault("webhook-id", message.webhook_id)
+    return HttpRequest(request.method, request.url, headers, request.body)
+
+
+def send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view: ConnectionView) -> Attempt:
+    """The core's HTTP send and the channel's verdict, as an Attempt; never raises."""
+    from hub.delivery.sender import get_sender
+
+    timeout = float(view.channel_config.get("timeout") or app.config["HOOKHUB_OUTBOUND_TIMEOUT"])
+    started = time.monotonic()
+    try:
+        response = get_sender(app).send(request, timeout=timeout, client_cert=_client_cert(view))
+    except SSRFBlocked as exc:
+        return Attempt(SendResult("failed", f"blocked: {exc.reason}"), error=f"blocked: {exc.reason}",
+                       outcome="blocked", duration_ms=_ms(started))
+    except SendError as exc:
+        return Attempt(SendResult("retry", str(exc)), error=str(exc), outcome="retry", duration_ms=_ms(started))
+    except Exception as exc:  # a bug below us: the delivery stays alive and says why
+        log.exception("sending %s %s crashed", request.method, channel.name)
+        detail = f"the send crashed: {exc!r}"
+        return Attempt(SendResult("retry", detail), error=detail, outcome="retry", duration_ms=_ms(started))
+    try:
+        result = channel.interpret(response, view)
+    except Exception as exc:  # a channel bug: keep the delivery alive and say why
+        log.exception("channel %s crashed interpreting HTTP %s", channel.name, response.status)
+        result = SendResult("retry", f"the {channel.name} channel could not read the answer: {exc!r}")
+    if result.status_code is None:
+        result = result.replace(status_code=response.status)
+    return Attempt(result, response=response, duration_ms=response.elapsed_ms or _ms(started),
+                   outcome=result.outcome)
+
+
+def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, attempt: Attempt,
+           dview: DeliveryView | None, after: AfterCommit) -> str:
+    """Write ``attempt`` and its consequences into ``session`` (the caller commits, then runs
+    ``after``); returns the delivery's new status."""
+    result = attempt.result
+    now = utcnow()
+    response = attempt.response
+    session.add(DeliveryAttempt(
+        delivery_id=delivery.id, number=delivery.attempt_count, at=now, outcome=attempt.outcome or result.outcome,
+        status_code=response.status if response else None, duration_ms=attempt.duration_ms,
+        response_excerpt=response.body[:EXCERPT_BYTES].decode("utf-8", "replace") if response else None,
+        error=attempt.error or (None if result.ok else result.detail)))
+    delivery.last_error = None if result.ok else result.detail
+    delivery.next_attempt_at = None
+    if result.ok:
+        delivery.status = "delivered"
+        delivery.delivered_at = now
+        health.record_success(session, conn)
+    elif result.outcome == "retry" and _attempts_in_cycle(delivery) <= len(_schedule(app, conn)):
+        delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
+        reschedule(delivery, delay, after, app)
+        health.record_failure(session, conn, result.detail)
+    else:
+        delivery.status = "dead" if result.outcome == "retry" else "failed"
+        health.record_failure(session, conn, result.detail)
+    if result.disable_connection:
+        health.disable(session, conn, result.detail)
+    if result.flag:
+        conn.flag = result.flag
+    if result.cooldown:
+        after.append(lambda: pacing.cool_down(app, conn, result.cooldown or 0))
+    if dview is not None:
+        after.append(lambda: _finished_hook(dview, result))
+    return delivery.status
+
+
+def reschedule(delivery: Delivery, wait: float, after: AfterCommit, app: Flask, why: str = "") -> None:
+    """Queue ``delivery`` again in ``wait`` seconds (its job is enqueued after the commit)."""
+    delivery.status = "queued"
+    delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
+    job_id = assign_job(delivery, f"-{why}" if why else "")
+    at = delivery.next_attempt_at
+    after.append(lambda: enqueue(app, [delivery.id], job_id, at=at))
+
+
+def retry_delay(app: Flask, conn: Connection, attempt: int, result: SendResult) -> float:
+    """Seconds before the next attempt: the schedule's step with ±20 % jitter, never sooner than the
+    receiver's Retry-After, and never sooner than a minute after a 429."""
+    schedule = _schedule(app, conn)
+    base = schedule[min(attempt, len(schedule)) - 1]
+    delay = base * random.uniform(0.8, 1.2)
+    if result.retry_after is not None:
+        delay = max(delay, result.retry_after)
+    if result.status_code == 429:
+        delay = max(delay, float(app.config.get("HOOKHUB_MIN_DELAY_AFTER_429", MIN_DELAY_AFTER_429)))
+    return delay
+
+
+def _finished_hook(dview: DeliveryView, result: SendResult) -> None:
+    try:
+        get_host().hook.hub_delivery_finished(delivery=dview, result=result)
+    except Exception:
+        log.exception("a hub_delivery_finished hook failed for %s", dview.id)
+
+
+def _schedule(app: Flask, conn: Connection) -> list[float]:
+    return list((conn.channel_config or {}).get("retry_schedule") or app.config["HOOKHUB_RETRY_SCHEDULE"])
+
+
+def _attempts_in_cycle(delivery: Delivery) -> int:
+    return delivery.attempt_count - (delivery.cycle_start or 0)
+
+
+def _client_cert(view: ConnectionView) -> tuple[str, str] | None:
+    cert, key = view.channel_config.get("client_cert"), view.secrets.get("client_key")
+    return (cert, key) if cert and key else None
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)

@@ -39,7 +39,18 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
+# The benchmarks' peers: wrk drives the inbound load, adnanh/webhook is the inbound baseline.
+$(STAMPS)/bench-apt: $(STAMPS)/apt
+	@if ! command -v wrk >/dev/null || ! command -v webhook >/dev/null; then \
+	  echo "Installing Debian packages: wrk webhook"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk webhook >/dev/null; \
+	fi
+	@touch $@
+
+bench: install $(STAMPS)/bench-apt
+	$(BIN)/python bench/inbound.py
 	$(BIN)/python bench/outbound.py
 
 clean:

@@ -78,3 +78,13 @@ def test_create_app_reads_environment(tmp_path, monkeypatch, redis_url):
     assert app.config["HOOKHUB_PUBLIC_URL"] == "https://h.example"
     assert app.instance_path == str(tmp_path / "inst")
     assert app.config["HOOKHUB_DATABASE_URL"].endswith("/inst/hookhub.db")
+
+
+def test_every_setting_is_documented():
+    from pathlib import Path
+
+    from hub.config import Config
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    missing = [name for name in dir(Config) if name.startswith("HOOKHUB_") and f"`{name}`" not in doc]
+    assert missing == [], f"docs/configuration.md does not describe {missing}"

@@ -52,7 +52,7 @@ def bootstrap(app: Flask) -> None:
 
     database = get_database(app)
     if not sa.inspect(database.engine).has_table("workspaces"):
-        app.logger.warning("the database has no schema yet: run `hookhub db upgrade`")
+        app.logger.info("the database has no schema yet (`hookhub db upgrade` creates it; /readyz says so)")
         return
     with database.session() as session:
         ensure_bootstrap_token(session, app.config.get("HOOKHUB_BOOTSTRAP_TOKEN"))

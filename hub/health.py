@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from hub.db import get_database
 from hub.queue import get_redis
@@ -24,6 +24,7 @@ def readyz():
     try:
         get_database().ping()
         checks["database"] = "ok"
+        checks["schema"] = "ok" if _schema_current() else "behind: run `hookhub db upgrade`"
     except Exception as exc:  # any driver error means "not ready"
         log.warning("readiness: database: %s", exc)
         checks["database"] = "unavailable"
@@ -33,12 +34,21 @@ def readyz():
     except Exception as exc:
         log.warning("readiness: redis: %s", exc)
         checks["redis"] = "unavailable"
-    failed = [name for name, state in checks.items() if state != "ok"]
+    failed = [f"{name} {state}" for name, state in checks.items() if state != "ok"]
     if failed:
-        body = {"error": {"code": "unavailable", "message": f"not ready: {', '.join(failed)} unavailable",
-                          "checks": checks}}
+        body = {"error": {"code": "unavailable", "message": f"not ready: {'; '.join(failed)}", "checks": checks}}
         return jsonify(body), 503
     return jsonify({"status": "ok", "checks": checks})
+
+
+def _schema_current() -> bool:
+    """Whether the migrations are applied; remembered once true (they are never un-applied)."""
+    app = current_app._get_current_object()
+    if not app.extensions.get("hookhub.schema_current"):
+        from hub.migrate import pending
+
+        app.extensions["hookhub.schema_current"] = not pending(get_database())
+    return app.extensions["hookhub.schema_current"]
 
 
 def init_app(app) -> None:

@@ -201,7 +201,7 @@ def test_openapi_document_lists_the_connection_routes(client):
 def test_health_and_readiness(client):
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.status_code == 200 and ready.json["checks"] == {"database": "ok", "schema": "ok", "redis": "ok"}
 
 
 def test_readiness_names_what_is_down(tmp_path, redis_url):
@@ -210,7 +210,19 @@ def test_readiness_names_what_is_down(tmp_path, redis_url):
     app = build_app(make_settings(tmp_path, "redis://127.0.0.1:1/0"))
     r = app.test_client().get("/readyz")
     assert r.status_code == 503
-    assert r.json["error"]["checks"] == {"database": "ok", "redis": "unavailable"}
+    assert r.json["error"]["checks"] == {"database": "ok", "schema": "ok", "redis": "unavailable"}
+
+
+def test_readiness_says_when_the_schema_is_behind(tmp_path, redis_url, redis_client):
+    from hub.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, redis_url))          # no `hookhub db upgrade` yet
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503
+    assert "hookhub db upgrade" in r.json["error"]["checks"]["schema"]
+    assert "hookhub db upgrade" in r.json["error"]["message"]
+    app.extensions["hookhub.gateway"].cache.close()
 
 
 def test_unknown_route_and_wrong_method_use_the_error_shape(client):

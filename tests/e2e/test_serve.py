@@ -24,7 +24,8 @@ def test_serve_with_no_environment_runs_the_tour_and_stops_cleanly(tmp_path):
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         print(f"healthz answered {time.monotonic() - started:.1f} s after start")
-        assert wait_http(f"http://127.0.0.1:{port}/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+        ready = wait_http(f"http://127.0.0.1:{port}/readyz").json()
+        assert ready["checks"] == {"database": "ok", "schema": "ok", "redis": "ok"}
         tree = descendants(proc.pid)
         commands = " | ".join(command_line(p) for p in tree)
         assert "gunicorn" in commands and "hub worker" in commands and "redis-server" in commands

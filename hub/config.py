@@ -34,6 +34,7 @@ class Config:
     HOOKHUB_ROTATION_GRACE: int = 86400
     HOOKHUB_RETRY_SCHEDULE: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     HOOKHUB_OUTBOUND_TIMEOUT: float = 10.0
+    HOOKHUB_CA_BUNDLE: str | None = None             # PEM file of CAs outbound TLS trusts (default: certifi's)
     HOOKHUB_MIN_DELAY_AFTER_429: float = 60.0        # seconds: never retry sooner after a 429
     HOOKHUB_DISABLE_AFTER_FAILURES: int = 20         # consecutive failed deliveries …
     HOOKHUB_DISABLE_AFTER_SECONDS: int = 86400       # … over at least this long disable a connection

@@ -15,6 +15,7 @@ be a callable taking the captured request. Each request is recorded with its raw
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -70,8 +71,9 @@ ReplySource = Reply | Callable[[Captured], Reply]
 class Receiver:
     """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script."""
 
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(self, default: Reply | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.default: ReplySource = default or Reply(200, b"")
+        self.ssl_context = ssl_context          # HTTPS (mutual TLS when it requires client certificates)
         self.requests: list[Captured] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -95,8 +97,22 @@ class Receiver:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        context = self.ssl_context
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                if context is not None:  # the handshake runs in the connection's thread
+                    try:
+                        request = context.wrap_socket(request, server_side=True)
+                    except (ssl.SSLError, OSError):
+                        receiver.tls_failures += 1
+                        return
+                super().finish_request(request, client_address)
+
+        self.tls_failures = 0
+        self._server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, name="hookhub-receiver", daemon=True).start()
         return self
 
@@ -115,7 +131,8 @@ class Receiver:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the receiver first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ scripting and reading
 

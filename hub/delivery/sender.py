@@ -19,5 +19,7 @@ def get_sender(app: Flask) -> Sender:
             sender = app.extensions.get("hookhub.sender")
             if sender is None:
                 policy = AddressPolicy(allow=app.config["HOOKHUB_ALLOW_PRIVATE_NETWORKS"])
-                sender = app.extensions["hookhub.sender"] = Sender(policy, pool_maxsize=64)
+                sender = app.extensions["hookhub.sender"] = Sender(
+                    policy, pool_maxsize=int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64)),
+                    ca_bundle=app.config.get("HOOKHUB_CA_BUNDLE"))
     return sender

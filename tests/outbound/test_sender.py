@@ -3,7 +3,6 @@ failure, mTLS, size and time bounds, and many threads at once."""
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
@@ -19,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hub.outbound.http import Sender, SendError
 from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
 from hub.plugin import HttpRequest
+from tests.tls import Pki, issue, key_pem, pem
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
@@ -176,64 +173,24 @@ def raw_server(answer: Callable[[socket.socket], None]) -> tuple[int, Callable[[
 
 # --------------------------------------------------------------------------- certificates
 
-@dataclass
-class Pki:
-    ca_path: str
-    server_cert: str
-    server_key: str
-    client_cert_pem: str
-    client_key_pem: str
-    self_signed_cert: str
-    self_signed_key: str
-
-
-def _issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, dns: str | None = None,
-           client: bool = False) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name)
-               .issuer_name(issuer.subject if issuer else name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                                        critical=True)
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-    if client:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
     """A test CA, a server certificate for hooks.test, a client certificate, a self-signed server."""
     folder: Path = tmp_path_factory.mktemp("pki")
     keys = {name: ec.generate_private_key(ec.SECP256R1()) for name in ("ca", "server", "client", "self")}
-    ca = _issue("Hookhub Test CA", keys["ca"], None, keys["ca"], ca=True)
+    ca = issue("Hookhub Test CA", keys["ca"], None, keys["ca"], ca=True)
     files = {
-        "ca.crt": _pem(ca),
-        "server.crt": _pem(_issue("hooks.test", keys["server"], ca, keys["ca"], dns="hooks.test")),
-        "server.key": _key_pem(keys["server"]),
-        "self.crt": _pem(_issue("hooks.test", keys["self"], None, keys["self"], dns="hooks.test")),
-        "self.key": _key_pem(keys["self"]),
+        "ca.crt": pem(ca),
+        "server.crt": pem(issue("hooks.test", keys["server"], ca, keys["ca"], dns="hooks.test")),
+        "server.key": key_pem(keys["server"]),
+        "self.crt": pem(issue("hooks.test", keys["self"], None, keys["self"], dns="hooks.test")),
+        "self.key": key_pem(keys["self"]),
     }
     for name, text in files.items():
         (folder / name).write_text(text)
-    client = _issue("hookhub-client", keys["client"], ca, keys["ca"], client=True)
-    return Pki(str(folder / "ca.crt"), str(folder / "server.crt"), str(folder / "server.key"), _pem(client),
-               _key_pem(keys["client"]), str(folder / "self.crt"), str(folder / "self.key"))
+    client = issue("hookhub-client", keys["client"], ca, keys["ca"], client=True)
+    return Pki(str(folder / "ca.crt"), str(folder / "server.crt"), str(folder / "server.key"), pem(client),
+               key_pem(keys["client"]), str(folder / "self.crt"), str(folder / "self.key"))
 
 
 def tls_receiver(cert: str, key: str, client_ca: str | None = None) -> tuple[Receiver, list[str]]:

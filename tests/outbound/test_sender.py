@@ -158,6 +158,8 @@ def raw_server(answer: Callable[[socket.socket], None]) -> tuple[int, Callable[[
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
+            except OSError:          # closed by close() between two accepts
+                return
             with conn:
                 conn.recv(65536)
                 answer(conn)

@@ -564,6 +564,63 @@ class Channel(_PluginClass):
         return interpret_status(response)
 
 
+_HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
+
+
+def http_url_problem(url: str, example: str = "") -> str | None:
+    """Why ``url`` is not an absolute http(s) URL, in words that end "… e.g. <example>", or ``None``."""
+    hint = f" e.g. {example}" if example else ""
+    if not url:
+        return f"is required:{hint or ' an absolute http(s) URL'}"
+    try:
+        _HTTP_URL(url)
+    except ValidationError:
+        return f"must be an absolute http:// or https:// URL without spaces{hint}"
+    return None
+
+
+class WebhookUrlChannel(Channel):
+    """A channel whose destination is one URL kept as the secret ``webhook_url`` (chat tools): it
+    is required, masked on read as its host and last 4 characters, and checked when the connection
+    is saved by :meth:`webhook_url_problem`."""
+
+    url_secret: ClassVar[str | None] = "webhook_url"  # noqa: S105 (the secret's name, not its value)
+    required_secrets: ClassVar[tuple[str, ...]] = ("webhook_url",)
+    #: An example URL for the error messages, e.g. ``https://hooks.slack.com/services/T…/B…/…``.
+    url_example: ClassVar[str] = ""
+
+    def webhook_url_problem(self, url: str) -> str | None:
+        """Why ``url`` cannot be this channel's webhook URL, or ``None``. The default accepts any
+        absolute http(s) URL (self-hosted compatibles and regional hosts vary too much to list)."""
+        return http_url_problem(url, self.url_example)
+
+    def validate_config(self, config: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+        problem = self.webhook_url_problem(secrets.get("webhook_url") or "")
+        if problem:
+            raise ConfigInvalid(f"webhook_url {problem}", {"webhook_url": [problem]})
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """What a chat message about an event shows by default: a title ``<source> · <channel>``, the
+    channel, the source connection, the event's time and its text ("" when it has none)."""
+
+    title: str
+    channel: str
+    source: str
+    time: str
+    text: str
+
+    @classmethod
+    def of(cls, envelope: Mapping[str, Any], conn: ConnectionView) -> EventSummary:
+        channel = str(envelope.get("channel") or conn.default_channel or "—")
+        source = str(envelope.get("connection") or conn.name)
+        text = envelope.get("text")
+        return cls(title=f"{source} · {channel}" if channel != "—" else source, channel=channel, source=source,
+                   time=str(envelope.get("event_ts") or envelope.get("received_at") or "—"),
+                   text=text if isinstance(text, str) else "")
+
+
 def interpret_status(response: HttpResponse) -> SendResult:
     """2xx delivered; 410 failed and disable; 408/425/429/5xx retry (honouring ``Retry-After``);
     any other status failed."""
@@ -580,7 +637,7 @@ def interpret_status(response: HttpResponse) -> SendResult:
     return SendResult("failed", f"HTTP {status}: {excerpt}".rstrip(": "), status_code=status)
 
 
-__all__.append("interpret_status")
+__all__ += ["interpret_status", "http_url_problem", "WebhookUrlChannel", "EventSummary"]
 
 
 # --------------------------------------------------------------------------- registries

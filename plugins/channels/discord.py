@@ -18,18 +18,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from hub.plugin import (
-    Channel,
     ChannelConfigSchema,
-    ConfigInvalid,
     ConnectionView,
+    EventSummary,
     HttpRequest,
     HttpResponse,
     OutboundMessage,
     PermanentFailure,
     SendResult,
+    WebhookUrlChannel,
     hookimpl,
     parse_retry_after,
     secret_field,
@@ -67,32 +67,31 @@ class DiscordSecrets(Schema):
                        "https://discord.com/api/webhooks/<id>/<token>; add ?thread_id=… to post in a thread."})
 
 
-class DiscordChannel(Channel):
+class DiscordChannel(WebhookUrlChannel):
     name = "discord"
     title = "Discord (webhook)"
     description = ("Messages and embeds to a Discord webhook, mention-safe, cut to Discord's limits and paced by "
                    "its rate-limit headers.")
     config_schema = DiscordConfig
     secrets_schema = DiscordSecrets
-    required_secrets = ("webhook_url",)
-    url_secret = "webhook_url"  # noqa: S105 (the secret's name, not its value)
+    url_example = "https://discord.com/api/webhooks/<id>/<token>"
     default_rate_limit = "5/2second"
 
-    def validate_config(self, config: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
-        problem = url_problem(secrets.get("webhook_url") or "")
-        if problem:
-            raise ConfigInvalid(f"webhook_url {problem}", {"webhook_url": [problem]})
+    def webhook_url_problem(self, url: str) -> str | None:
+        problem = super().webhook_url_problem(url)
+        if problem is None and not _WEBHOOK_PATH.fullmatch(urlsplit(url).path):  # also refuses /slack, /github
+            problem = f"must end in /webhooks/<id>/<token>, like {self.url_example}"
+        return problem
 
     def default_body(self, envelope: Mapping[str, Any], conn: ConnectionView) -> Any:
-        channel = str(envelope.get("channel") or conn.default_channel or "—")
-        source = str(envelope.get("connection") or conn.name)
+        event = EventSummary.of(envelope, conn)
         when = envelope.get("event_ts") or envelope.get("received_at")
-        embed: dict[str, Any] = {"title": f"{source} · {channel}" if channel != "—" else source, "fields": [
-            {"name": k, "value": v, "inline": True} for k, v in (("Channel", channel), ("Source", source),
-                                                                  ("Time", str(when or "—")))]}
+        embed: dict[str, Any] = {"title": event.title, "fields": [
+            {"name": k, "value": v, "inline": True} for k, v in (("Channel", event.channel), ("Source", event.source),
+                                                                  ("Time", event.time))]}
         if isinstance(when, str) and _ISO_TIME.fullmatch(when):
             embed["timestamp"] = when
-        text = envelope.get("text") if isinstance(envelope.get("text"), str) else ""
+        text = event.text
         if text.strip() and units(text) <= SHORT_TEXT:
             body: dict[str, Any] = {"content": text, "embeds": [embed]}
         else:
@@ -270,19 +269,6 @@ def _errors(body: Mapping[str, Any]) -> str:
             found += [f"{path}: {e.get('message')}" for e in node.get("_errors") or () if isinstance(e, dict)]
             stack += [(f"{path}.{k}".lstrip("."), v) for k, v in node.items() if k != "_errors"]
     return "; ".join([str(body.get("message") or ""), *found[:3]]).strip("; ")
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a Discord webhook URL, or None."""
-    if not url:
-        return "is required: paste the webhook URL (https://discord.com/api/webhooks/<id>/<token>)"
-    try:
-        HTTP_URL(url)
-    except ValidationError:
-        return "must be an absolute https:// URL without spaces, like https://discord.com/api/webhooks/<id>/<token>"
-    if not _WEBHOOK_PATH.fullmatch(urlsplit(url).path):  # also refuses the /slack and /github variants
-        return "must end in /webhooks/<id>/<token>, like https://discord.com/api/webhooks/<id>/<token>"
-    return None
 
 
 @hookimpl

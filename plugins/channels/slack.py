@@ -21,18 +21,18 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, validate
+from marshmallow import Schema
 
 from hub.plugin import (
-    Channel,
     ChannelConfigSchema,
-    ConfigInvalid,
     ConnectionView,
+    EventSummary,
     HttpRequest,
     HttpResponse,
     OutboundMessage,
     PermanentFailure,
     SendResult,
+    WebhookUrlChannel,
     hookimpl,
     parse_retry_after,
     secret_field,
@@ -64,7 +64,6 @@ ERRORS: dict[str, tuple[str, bool, bool]] = {
     "no_service": ("the webhook was removed or disabled in Slack; save a new one as webhook_url", False, True),
     "team_disabled": ("the Slack workspace was disabled", False, True),
 }
-HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 _CODE = re.compile(r"[a-z][a-z0-9_]{1,63}")
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 
@@ -80,28 +79,19 @@ class SlackSecrets(Schema):
                        "Slack-compatible webhook URLs work too."})
 
 
-class SlackChannel(Channel):
+class SlackChannel(WebhookUrlChannel):
     name = "slack"
     title = "Slack (incoming webhook)"
     description = ("Block Kit messages to a Slack incoming webhook (or a Slack-compatible one: Mattermost, "
                    "Rocket.Chat, Zulip), with Slack's error codes turned into retries, flags and disabling.")
     config_schema = SlackConfig
     secrets_schema = SlackSecrets
-    required_secrets = ("webhook_url",)
-    url_secret = "webhook_url"  # noqa: S105 (the secret's name, not its value)
+    url_example = "https://hooks.slack.com/services/T…/B…/…"
     default_rate_limit = "1/second"
 
-    def validate_config(self, config: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
-        problem = url_problem(secrets.get("webhook_url") or "")
-        if problem:
-            raise ConfigInvalid(f"webhook_url {problem}", {"webhook_url": [problem]})
-
     def default_body(self, envelope: Mapping[str, Any], conn: ConnectionView) -> Any:
-        channel = str(envelope.get("channel") or conn.default_channel or "—")
-        source = str(envelope.get("connection") or conn.name)
-        title = f"{source} · {channel}" if channel != "—" else source
-        when = str(envelope.get("event_ts") or envelope.get("received_at") or "—")
-        text = envelope.get("text") if isinstance(envelope.get("text"), str) else ""
+        event = EventSummary.of(envelope, conn)
+        channel, source, title, when, text = event.channel, event.source, event.title, event.time, event.text
         shown = truncate(escape(text), SECTION_LIMIT) if text.strip() else json_block(envelope.get("payload"))
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT), "emoji": True}},
@@ -265,17 +255,6 @@ def _answer(response: HttpResponse) -> tuple[str | None, bool]:
     code = body.get("error") if isinstance(body, dict) else response.text.strip()
     refused = isinstance(body, dict) and (body.get("ok") is False or body.get("success") is False)
     return (code if isinstance(code, str) and _CODE.fullmatch(code) else None), refused
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook URL, or None."""
-    if not url:
-        return "is required: paste the incoming webhook URL"
-    try:
-        HTTP_URL(url)
-    except ValidationError:
-        return "must be an absolute http:// or https:// URL without spaces e.g. https://hooks.slack.com/services/T…/B…/…"
-    return None
 
 
 @hookimpl

@@ -17,18 +17,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from hub.plugin import (
-    Channel,
     ChannelConfigSchema,
-    ConfigInvalid,
     ConnectionView,
+    EventSummary,
     HttpRequest,
     HttpResponse,
     OutboundMessage,
     PermanentFailure,
     SendResult,
+    WebhookUrlChannel,
     hookimpl,
     parse_retry_after,
     secret_field,
@@ -44,7 +44,6 @@ SHORT = 256                  # titles and fact values of the default rendering
 LEGACY_THROTTLE_WAIT = 60.0  # a 429 wrapped in a 200 carries no Retry-After
 ELLIPSIS = "…"
 TEST_LABEL = "Test message from Hookhub"
-HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 _WRAPPED_ERROR = re.compile(r"returned HTTP error (\d{3})")
 
 
@@ -60,30 +59,23 @@ class TeamsSecrets(Schema):
                        "to a channel'), or a legacy connector URL (…webhook.office.com/webhookb2/…)."})
 
 
-class TeamsChannel(Channel):
+class TeamsChannel(WebhookUrlChannel):
     name = "teams"
     title = "Microsoft Teams (Workflows webhook)"
     description = ("Adaptive Cards to a Teams Workflows webhook (or MessageCards to a legacy Office 365 "
                    "connector), within Teams' 28 KB limit.")
     config_schema = TeamsConfig
     secrets_schema = TeamsSecrets
-    required_secrets = ("webhook_url",)
-    url_secret = "webhook_url"  # noqa: S105 (the secret's name, not its value)
+    # Workflows URLs vary by region and tenant (…logic.azure.com, …powerplatform.com): any http(s) URL.
+    url_example = "the workflow's HTTP POST URL"
     default_rate_limit = "4/second"
 
-    def validate_config(self, config: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
-        problem = url_problem(secrets.get("webhook_url") or "")
-        if problem:
-            raise ConfigInvalid(f"webhook_url {problem}", {"webhook_url": [problem]})
-
     def default_body(self, envelope: Mapping[str, Any], conn: ConnectionView) -> Any:
-        channel = str(envelope.get("channel") or conn.default_channel or "—")
-        source = str(envelope.get("connection") or conn.name)
-        title = _short(f"{source} · {channel}" if channel != "—" else source)
-        facts = [("Channel", _short(channel)), ("Source", _short(source)),
-                 ("Time", _short(str(envelope.get("event_ts") or envelope.get("received_at") or "—")))]
-        text = envelope.get("text")
-        if not isinstance(text, str) or not text.strip():
+        event = EventSummary.of(envelope, conn)
+        title = _short(event.title)
+        facts = [("Channel", _short(event.channel)), ("Source", _short(event.source)), ("Time", _short(event.time))]
+        text = event.text
+        if not text.strip():
             text = _json_text(envelope.get("payload"))
         text = fit_bytes(text, TEXT_BYTES)
         if _mode(conn) == "legacy":
@@ -260,18 +252,6 @@ def _error_text(response: HttpResponse) -> str:
 
 def _mode(conn: ConnectionView) -> str:
     return conn.channel_config.get("mode") or "workflows"
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook URL, or None. Workflows URLs vary by region and tenant
-    (…logic.azure.com, …powerplatform.com), so any http(s) URL is accepted."""
-    if not url:
-        return "is required: paste the workflow's HTTP POST URL"
-    try:
-        HTTP_URL(url)
-    except ValidationError:
-        return "must be an absolute http:// or https:// URL without spaces (the workflow's HTTP POST URL)"
-    return None
 
 
 def encode_json(value: Any) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
@@ -29,6 +28,7 @@ from hub.plugin import (
     OutboundMessage,
     SendResult,
     hookimpl,
+    http_url_problem,
     interpret_status,
     secret_field,
 )
@@ -64,7 +64,7 @@ class WebhookConfig(ChannelConfigSchema):
 
     @validates("url")
     def _check_url(self, value: str, **_: Any) -> None:
-        problem = url_problem(value)
+        problem = http_url_problem(value, "https://example.com/hooks/hookhub")
         if problem:
             raise ValidationError(problem)
 
@@ -90,19 +90,6 @@ class WebhookSecrets(Schema):
         "description": "A Standard Webhooks secret (whsec_ followed by base64): every request is signed "
                        "with webhook-id, webhook-timestamp and webhook-signature headers."})
     client_key = secret_field(metadata={"description": "PEM private key of the mutual-TLS client certificate."})
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook endpoint, or None."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http:// or https:// URL"
-    if any(ch in url for ch in " \r\n\t"):
-        return "must not contain spaces or line breaks"
-    return None
 
 
 class WebhookChannel(Channel):

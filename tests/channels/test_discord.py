@@ -272,8 +272,8 @@ def test_the_webhook_url_forms_are_accepted(url):
 
 @pytest.mark.parametrize("url, words", [
     ("", "is required"),
-    ("discord.com/api/webhooks/1234567890123456789/token", "absolute https:// URL"),
-    ("ftp://discord.com/api/webhooks/1234567890123456789/token", "absolute https:// URL"),
+    ("discord.com/api/webhooks/1234567890123456789/token", "absolute http:// or https:// URL"),
+    ("ftp://discord.com/api/webhooks/1234567890123456789/token", "absolute http:// or https:// URL"),
     ("https://discord.com/api/webhooks/1234567890123456789/tok en", "without spaces"),
     ("https://discord.com/api/webhooks/1234567890123456789", "must end in /webhooks/<id>/<token>"),
     ("https://discord.com/channels/1234567890/9876543210", "must end in /webhooks/<id>/<token>"),

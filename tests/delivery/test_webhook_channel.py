@@ -86,7 +86,8 @@ def test_410_disables_and_429_carries_retry_after():
 @pytest.mark.parametrize("config, secrets, field, words", [
     ({"url": "ftp://example.com"}, {}, "url", "http"),
     ({"url": "/relative"}, {}, "url", "absolute"),
-    ({"url": "https://example.com/a b"}, {}, "url", "spaces"),
+    ({"url": "https://example.com/a b"}, {}, "url", "without spaces"),
+    ({"url": ""}, {}, "url", "is required"),
     ({"method": "DELETE"}, {}, "method", "one of"),
     ({"headers": {"Bad Header": "x"}}, {}, "headers", "not a valid header name"),
     ({"headers": {"X-Ok": "a\r\nInjected: 1"}}, {}, "headers", "line break"),

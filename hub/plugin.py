@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import pluggy
 from marshmallow import Schema, ValidationError, fields, validate
@@ -564,17 +565,21 @@ class Channel(_PluginClass):
         return interpret_status(response)
 
 
-_HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False)
-
-
 def http_url_problem(url: str, example: str = "") -> str | None:
-    """Why ``url`` is not an absolute http(s) URL, in words that end "… e.g. <example>", or ``None``."""
+    """Why ``url`` is not an absolute http(s) URL, in words that end "… e.g. <example>", or ``None``.
+
+    Deliberately lenient about the host (an IP in any spelling, a name without a dot): where a
+    request may go is for the SSRF rules to decide when it is sent, with a reason on the attempt."""
     hint = f" e.g. {example}" if example else ""
     if not url:
         return f"is required:{hint or ' an absolute http(s) URL'}"
     try:
-        _HTTP_URL(url)
-    except ValidationError:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(
+            ch.isspace() or ord(ch) < 32 for ch in url):
         return f"must be an absolute http:// or https:// URL without spaces{hint}"
     return None
 

@@ -23,6 +23,8 @@ from hub.queue import get_redis
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "hookhub:sweeper:lock"
+HOUSEKEEPING_KEY = "hookhub:sweeper:housekeeping"
+HOUSEKEEPING_INTERVAL = 600
 ALIVE_KEY = "hookhub:alive:{}"
 ALIVE_TTL = 15
 FAILURE_RETENTION = timedelta(days=30)
@@ -81,10 +83,13 @@ def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
         from hub.delivery.recovery import requeue_stuck_deliveries
 
         counts["deliveries_requeued"] = requeue_stuck_deliveries(app, client)
-        result = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
-        counts["failures_pruned"] = result.rowcount or 0
-        counts["dedupe_keys_expired"] = expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"]))
-        session.commit()
+        # Housekeeping scans big tables: every HOUSEKEEPING_INTERVAL, not every sweep (the inbound
+        # path frees an expired dedupe key by itself when it meets one).
+        if force or client.set(HOUSEKEEPING_KEY, "1", nx=True, ex=HOUSEKEEPING_INTERVAL):
+            result = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
+            counts["failures_pruned"] = result.rowcount or 0
+            counts["dedupe_keys_expired"] = expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"]))
+            session.commit()
     if counts["events_requeued"] or counts.get("deliveries_requeued"):
         log.warning("sweeper re-enqueued %s", counts)
     return counts

@@ -7,10 +7,12 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 import sqlalchemy as sa
 from flask import Flask
+from rq import Queue
 from sqlalchemy.orm import Session
 
 from hub.models import Delivery
@@ -20,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 DELIVER_BATCH = 50       # deliveries per job: RQ's own cost per job is paid once for them all
-DELIVER_JOB = dict(result_ttl=0, failure_ttl=86400, timeout=3600)
+DELIVER_JOB = "hub.delivery.engine.deliver_many"
+JOB_TIMEOUT, FAILURE_TTL = 3600, 86400
 
 
 def assign_job(delivery: Delivery, why: str = "") -> str:
@@ -37,10 +40,10 @@ def enqueue(app: Flask, delivery_ids: list[str], job_id: str, at: datetime | Non
         at = at.replace(microsecond=0) + timedelta(seconds=1)
     try:
         if at is None:
-            queue.enqueue_call("hub.delivery.engine.deliver_many", args=(delivery_ids,), job_id=job_id, **DELIVER_JOB)
+            queue.enqueue_many([_job(queue, delivery_ids, job_id)])
         else:
-            queue.enqueue_at(at, "hub.delivery.engine.deliver_many", args=(delivery_ids,), job_id=job_id,
-                             job_timeout=DELIVER_JOB["timeout"], result_ttl=0, failure_ttl=DELIVER_JOB["failure_ttl"])
+            queue.enqueue_at(at, DELIVER_JOB, args=(delivery_ids,), job_id=job_id, job_timeout=JOB_TIMEOUT,
+                             result_ttl=0, failure_ttl=FAILURE_TTL)
     except redis.RedisError as exc:
         log.warning("deliveries %s not enqueued (%s); the sweeper will dispatch them", delivery_ids[:3], exc)
 
@@ -60,11 +63,15 @@ def dispatch_now(app: Flask, session: Session, deliveries: Iterable[Delivery]) -
     if batches:
         queue = get_queue("deliver", app)
         try:
-            queue.enqueue_many([queue.prepare_data("hub.delivery.engine.deliver_many", args=(ids,), job_id=job_id,
-                                                   **DELIVER_JOB) for job_id, ids in batches])
+            queue.enqueue_many([_job(queue, ids, job_id) for job_id, ids in batches])
         except redis.RedisError as exc:
             log.warning("%d deliveries not enqueued (%s); the sweeper will dispatch them", len(deliveries), exc)
     return len(deliveries)
+
+
+def _job(queue: Queue, delivery_ids: list[str], job_id: str) -> Any:
+    return queue.prepare_data(DELIVER_JOB, args=(delivery_ids,), job_id=job_id, timeout=JOB_TIMEOUT, result_ttl=0,
+                              failure_ttl=FAILURE_TTL)
 
 
 def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:

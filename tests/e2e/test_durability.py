@@ -1,8 +1,10 @@
 """Nothing acknowledged is lost: a stream of webhooks through real gunicorn + RQ worker + redis-server,
-while the worker is SIGKILLed and Redis is stopped. Afterwards every 200 `accepted` is one stored
-event, every event is routed, and duplicates were processed once."""
+routed to a slow receiver, while the worker is SIGKILLed mid-send and Redis is stopped. Afterwards
+every 200 `accepted` is one stored event, every event is routed and reaches the receiver, and
+duplicates were processed once."""
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -13,6 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from hub.testing import Receiver, Reply
 from tests.conftest import free_port
 from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
 
@@ -26,7 +29,7 @@ def post_mortem(redis_server, pending) -> list[dict]:
 
     client = redis.Redis(unix_socket_path=str(redis_server.sock))
     return [{"event": r.id, "job": {k.decode(): v.decode(errors="replace")[:200] for k, v in
-                                    client.hgetall(f"rq:job:route-{r.id}").items()
+                                    client.hgetall(f"rq:job:{r.route_job}").items()
                                     if k in (b"status", b"worker_name", b"ended_at", b"exc_info", b"started_at")}}
             for r in pending[:3]]
 
@@ -34,8 +37,10 @@ def post_mortem(redis_server, pending) -> list[dict]:
 def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_path):
     redis_server = RedisServer(tmp_path)
     redis_server.start()
+    receiver = Receiver(default=Reply(204, delay=0.3)).start()     # slow: sends are in flight when the worker dies
     env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"), HOOKHUB_REDIS_URL=f"unix://{redis_server.sock}",
-                    HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_SWEEP_INTERVAL="1", HOOKHUB_LOG_LEVEL="WARNING")
+                    HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_SWEEP_INTERVAL="1", HOOKHUB_LOG_LEVEL="WARNING",
+                    HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8")
     subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
     port = free_port()
     log = open(tmp_path / "processes.log", "wb")
@@ -53,6 +58,10 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         conn = requests.post(f"{base}/api/v1/connections", headers=auth, timeout=5,
                              json={"name": "durable", "provider": "generic"}).json()
         url = conn["inbound_url"].replace("http://127.0.0.1:8000", base)
+        target = requests.post(f"{base}/api/v1/connections", headers=auth, timeout=5, json={
+            "name": "slow receiver", "channel": "webhook", "channel_config": {"url": receiver.url + "/hook"}}).json()
+        requests.post(f"{base}/api/v1/routes", headers=auth, timeout=5, json={
+            "name": "all", "source": conn["id"], "targets": [{"connection": target["id"]}]}).raise_for_status()
 
         answers: list[tuple[str, int, dict]] = []
         done = threading.Event()
@@ -98,20 +107,30 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         deadline = time.monotonic() + 90
         while True:
             with engine.connect() as c:
-                rows = c.execute(sa.text("SELECT id, event_id, status FROM events")).all()
+                rows = c.execute(sa.text("SELECT id, event_id, status, route_job FROM events")).all()
             pending = [r for r in rows if r.status != "routed"]
             if not pending or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        engine.dispose()
         stored = {r.id: r.event_id for r in rows}
         assert stored == accepted, "every 200 'accepted' is exactly one stored event"
         assert pending == [], f"{len(pending)} events never routed: {post_mortem(redis_server, pending)}"
         per_event_id = Counter(stored.values())
         assert max(per_event_id.values()) == 1, "a duplicate was stored twice"
+        deadline = time.monotonic() + 120
+        while True:
+            with engine.connect() as c:
+                statuses = Counter(c.execute(sa.text("SELECT status FROM deliveries")).scalars())
+            if statuses == {"delivered": len(accepted)} or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        engine.dispose()
+        assert statuses == {"delivered": len(accepted)}, statuses
+        assert {r.json()["id"] for r in receiver.requests} == set(accepted), "every event reached the receiver"
         log_text = (tmp_path / "processes.log").read_text()
-        assert "handoff pump waiting for Redis" in log_text and "sweeper re-enqueued" in log_text, \
-            "the outage did not exercise the sweeper: the test proved nothing"
+        assert "handoff pump waiting for Redis" in log_text, "the Redis outage did not reach the hand-off"
+        recovered = [int(n) for n in re.findall(r"sweeper re-enqueued .*'deliveries_requeued': (\d+)", log_text)]
+        assert sum(recovered) > 0, "the kill stranded no send, so the sweeper had nothing to prove"
     finally:
         if worker.poll() is None:
             os.kill(worker.pid, signal.SIGUSR1)         # its thread stacks, into the log, for a post-mortem
@@ -122,3 +141,4 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
                 proc.wait(20)
         if redis_server.proc.poll() is None:
             redis_server.stop()
+        receiver.stop()

@@ -29,6 +29,7 @@ ALIVE_KEY = "hookhub:alive:{}"
 ALIVE_TTL = 15
 FAILURE_RETENTION = timedelta(days=30)
 FAILED_PAUSE = timedelta(seconds=30)
+SCHEDULE_STALL = timedelta(minutes=3)   # a scheduled job this overdue has no scheduler moving it
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -52,7 +53,12 @@ def job_is_held(client: redis.Redis, job_id: str) -> bool:
         # list in an instant: one found there later was stranded.
         return client.lpos(Queue(job.origin, connection=client).key, job_id) is not None
     if status == JobStatus.SCHEDULED:
-        return client.zscore(ScheduledJobRegistry(job.origin, connection=client).key, job_id) is not None
+        # Held while a scheduler can still move it to its queue: RQ's scheduler runs every second,
+        # and a stopped one is restarted within about a minute (hub.worker), so a job long overdue
+        # is stranded. Its work is dispatched again under a new job id; the old job, should it run
+        # after all, finds its deliveries taken by the new one and skips them (hub.delivery.engine).
+        due = client.zscore(ScheduledJobRegistry(job.origin, connection=client).key, job_id)
+        return due is not None and due > (utcnow() - SCHEDULE_STALL).timestamp()
     if status in WAITING:
         return True
     if status == JobStatus.STARTED:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import logging
+import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -11,11 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 from flask import Flask
 from rq import SimpleWorker, get_current_job
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from hub.queue import QUEUE_NAMES, get_queue, get_redis
 
 log = logging.getLogger("hub.worker")
+SCHEDULER_CHECK = 5.0     # seconds between checks that this worker's scheduler process still runs
+PR_SET_PDEATHSIG = 1
 
 
 class JobIdFilter(logging.Filter):
@@ -39,6 +45,29 @@ def configure_job_logging(level: str = "INFO") -> None:
     root.setLevel(level)
 
 
+class HubScheduler(RQScheduler):
+    """RQ's scheduler process (it moves due retries onto their queue), tied to its worker: when the
+    worker dies, even by SIGKILL, the kernel sends the scheduler SIGTERM, so no orphan keeps
+    running (and holding the scheduler lock) after its worker is gone."""
+
+    def start(self):
+        self._worker_pid = os.getpid()
+        return super().start()
+
+    def work(self):
+        _terminate_with_parent()
+        if os.getppid() != self._worker_pid:   # the worker died before prctl took effect
+            return
+        super().work()
+
+
+def _terminate_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the scheduler may outlive a killed worker
+        log.debug("parent-death signal unavailable; the scheduler may outlive a killed worker")
+
+
 class HubWorker(SimpleWorker):
     """A SimpleWorker (no fork per job) whose jobs see ``current_app`` and run ``concurrency`` at a
     time in threads: deliveries wait on the network, so throughput comes from overlapping them.
@@ -54,6 +83,53 @@ class HubWorker(SimpleWorker):
         self.concurrency = max(1, concurrency)
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hookhub-job")
+        self._scheduler_guard = threading.Lock()
+        self._watch_stop = threading.Event()
+
+    # RQ's scheduler process exits on any Redis error, and RQ only tries to start it again in its
+    # maintenance pass (every 10 minutes, and not while the worker blocks waiting for jobs): a Redis
+    # blip would hold every scheduled retry that long. A watchdog thread restarts it within seconds
+    # (once its lock is free: a dead scheduler's lock expires after about a minute).
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format=DEFAULT_LOGGING_FORMAT) -> None:
+        """RQ's own, with our scheduler class and the watchdog."""
+        self.scheduler = HubScheduler(self.queues, connection=self.connection, serializer=self.serializer,
+                                      logging_level=logging_level if logging_level is not None else self.log.level,
+                                      date_format=date_format, log_format=log_format)
+        self.scheduler.acquire_locks()
+        if burst:
+            if self.scheduler.acquired_locks:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            return
+        if self.scheduler.acquired_locks:
+            self.scheduler.start()
+        threading.Thread(target=self._watch_scheduler, name="hookhub-scheduler-watch", daemon=True).start()
+
+    def _watch_scheduler(self) -> None:
+        while not self._watch_stop.wait(SCHEDULER_CHECK):
+            with self._scheduler_guard:
+                scheduler = self.scheduler
+                if self._watch_stop.is_set() or scheduler is None:
+                    return
+                process = scheduler._process
+                if process is not None and process.is_alive():
+                    continue
+                try:
+                    if scheduler.acquire_locks(auto_start=True) and process is not None:
+                        log.warning("the RQ scheduler process had stopped (exit code %s); started it again",
+                                    process.exitcode)
+                except redis.RedisError as exc:
+                    log.debug("scheduler check: Redis unavailable (%s)", exc)
+
+    def stop_scheduler(self) -> None:  # type: ignore[override]
+        self._watch_stop.set()
+        with self._scheduler_guard:
+            super().stop_scheduler()
 
     def perform_job(self, job, queue, execution):  # type: ignore[override]
         with self.app.app_context():
@@ -94,6 +170,7 @@ class HubWorker(SimpleWorker):
         try:
             return super().work(*args, **kwargs)
         finally:
+            self._watch_stop.set()
             self._pool.shutdown(wait=True)   # a warm shutdown lets the jobs in flight finish
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from rq import get_current_job
 from sqlalchemy.orm import Session
 
 from hub import db
@@ -58,6 +59,11 @@ def deliver_many(delivery_ids: list[str]) -> str:
     app = current_app._get_current_object()
     session = db.session()
     deliveries = session.scalars(sa.select(Delivery).where(Delivery.id.in_(delivery_ids))).all()
+    job = get_current_job()
+    superseded = 0
+    if job is not None:   # a delivery re-dispatched meanwhile (by the sweeper) belongs to its newer job
+        kept = [d for d in deliveries if d.job_id in (None, job.id)]
+        superseded, deliveries = len(deliveries) - len(kept), kept
     conns = {c.id: c for c in session.scalars(sa.select(Connection).where(
         Connection.id.in_({d.connection_id for d in deliveries})))}
     events = {e.id: e for e in session.scalars(sa.select(Event).where(
@@ -65,7 +71,7 @@ def deliver_many(delivery_ids: list[str]) -> str:
     # End the read here: each transaction holds SQLite's write lock (see hub.db), so none may span
     # Redis round trips, templates, plugins or the sends.
     session.commit()
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter({"skipped (superseded by a newer job)": superseded} if superseded else {})
     after: AfterCommit = []
     views: dict[str, ConnectionView] = {}
     sends: list[Send] = []

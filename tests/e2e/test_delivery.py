@@ -13,7 +13,7 @@ import requests
 
 from hub.testing import Receiver, Reply
 from tests.conftest import free_port
-from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
+from tests.e2e.processes import VENV_BIN, RedisServer, alive, clean_env, descendants, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "delivery-e2e-admin-token"
@@ -116,3 +116,30 @@ def test_a_worker_killed_mid_send_loses_nothing_and_keeps_the_webhook_id(hub):
         second = receiver.requests[1]
         assert second.headers["webhook-id"] == first.headers["webhook-id"] == item["webhook_id"]
         assert second.body == first.body
+
+
+def test_retries_survive_the_scheduler_process_dying_and_a_killed_worker_leaves_no_scheduler(hub):
+    """RQ's scheduler process (it moves due retries onto the queue) exits on a Redis error and RQ
+    would start it again only after minutes: the worker restarts it within seconds. And when the
+    worker is SIGKILLed, its scheduler goes with it instead of running on as an orphan."""
+    deadline = time.monotonic() + 20
+    while not (schedulers := descendants(hub.worker.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(schedulers) == 1, f"expected the worker's scheduler process, found {schedulers}"
+    [scheduler] = schedulers
+    os.kill(scheduler, signal.SIGKILL)
+    with Receiver() as receiver:
+        receiver.reply(Reply(503), Reply(200))           # the retry needs a scheduler to run at all
+        inbound = setup_route(hub, receiver, "/hook")
+        requests.post(inbound, json={"event_id": "needs-a-scheduler"}, timeout=10)
+        [item] = hub.wait_deliveries(lambda items: items and items[0]["status"] == "delivered", timeout=45)
+        assert [a["status_code"] for a in item["attempts"]] == [503, 200]
+    assert "the RQ scheduler process had stopped" in hub.log_text()
+    [restarted] = descendants(hub.worker.pid)
+    assert restarted != scheduler
+    os.kill(hub.worker.pid, signal.SIGKILL)
+    hub.worker.wait()
+    deadline = time.monotonic() + 10
+    while alive(restarted) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(restarted), "the scheduler outlived its SIGKILLed worker"

@@ -164,6 +164,9 @@ class Receiver:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        if len(body) < length:      # the client went away mid-body (killed): no request arrived
+            handler.close_connection = True
+            return
         parts = urlsplit(handler.path)
         captured = Captured(handler.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
                             Headers(list(handler.headers.items())), body, time.monotonic())

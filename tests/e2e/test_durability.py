@@ -126,6 +126,8 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
             time.sleep(1)
         engine.dispose()
         assert statuses == {"delivered": len(accepted)}, statuses
+        unreadable = [r.body[:200] for r in receiver.requests if not r.body.startswith(b"{")]
+        assert not unreadable, f"the receiver got bodies that are not the envelope: {unreadable[:3]}"
         assert {r.json()["id"] for r in receiver.requests} == set(accepted), "every event reached the receiver"
         log_text = (tmp_path / "processes.log").read_text()
         assert "handoff pump waiting for Redis" in log_text, "the Redis outage did not reach the hand-off"

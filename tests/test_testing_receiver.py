@@ -1,0 +1,32 @@
+"""hub.testing.Receiver, the HTTP receiver plugin authors and our own tests deliver to."""
+
+import socket
+import time
+
+import requests
+
+from hub.testing import Receiver, Reply
+
+
+def test_it_records_requests_and_answers_in_script_order():
+    with Receiver() as rx:
+        rx.reply(Reply(503), Reply(200, "ok"))
+        assert requests.post(rx.url + "/a", json={"n": 1}, timeout=5).status_code == 503
+        second = requests.post(rx.url + "/b?x=1", data=b"raw", timeout=5)
+        assert (second.status_code, second.text) == (200, "ok")
+        first, other = rx.wait_for(2)
+        assert (first.path, first.json(), other.query, other.body) == ("/a", {"n": 1}, {"x": ["1"]}, b"raw")
+
+
+def test_a_request_cut_off_mid_body_is_not_recorded():
+    """A sender killed while writing the body delivered nothing: a real server would drop it too."""
+    with Receiver() as rx:
+        host, port = rx.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{\"id\": ")
+        time.sleep(0.3)                                  # let the receiver read what there is
+        requests.post(rx.url + "/hook", json={"id": "whole"}, timeout=5)
+        [only] = rx.wait_for(1)
+        assert only.json() == {"id": "whole"}
+        assert len(rx) == 1

@@ -207,6 +207,13 @@ def test_date_filters_refuse_what_is_not_a_date(value):
     assert "cannot read" in str(refused("{{ when | iso8601 }}", {"when": value}))
 
 
+def test_mrkdwn_escapes_what_slack_would_read_as_mentions_and_links():
+    context = {"text": "<!channel> R&D: see <https://evil.example|your bank>"}
+    assert render("{{ text | mrkdwn }}", context) == (
+        "&lt;!channel&gt; R&amp;D: see &lt;https://evil.example|your bank&gt;")
+    assert render("*{{ n | mrkdwn }}*", {"n": 42}) == "*42*"
+
+
 def test_fromjson_parses_text_and_passes_parsed_values_through():
     context = {"raw": '{"a": [1, 2, {"b": null}]}', "parsed": {"a": 1}}
     assert render("{{ (raw | fromjson).a }}", context) == [1, 2, {"b": None}]

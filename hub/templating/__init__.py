@@ -31,7 +31,9 @@ Filters: Jinja's builtins except ``urlize``, plus
 * ``datetimeformat(value, fmt="%Y-%m-%d %H:%M")``: ISO 8601 text, Unix seconds or milliseconds
   (numbers or numeric text; milliseconds when ≥ 10¹¹) or a datetime, formatted in UTC;
 * ``iso8601(value)``: the same inputs as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC);
-* ``fromjson(value)``: parse JSON text (a value that is not text is returned as it is).
+* ``fromjson(value)``: parse JSON text (a value that is not text is returned as it is);
+* ``mrkdwn(value)``: text with ``&``, ``<`` and ``>`` escaped the way Slack's mrkdwn wants, so a
+  relayed value cannot ping ``<!channel>``, mention someone or forge a link.
 
 This module holds the public API (:func:`compile_template`, :class:`CompiledTemplate`,
 :class:`TemplateError`), the environment and its filters, and the walk over the JSON value;
@@ -116,6 +118,11 @@ def iso8601(value: Any) -> str:
     return _to_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def mrkdwn(value: Any) -> str:
+    """Slack's escaping of ``&``, ``<`` and ``>``: the value shows as typed, never as a mention or link."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def fromjson(value: Any) -> Any:
     """Parse JSON text; a value that is not text was parsed already and is returned as it is."""
     return json.loads(value) if isinstance(value, str | bytes) else value
@@ -128,7 +135,7 @@ def _environment() -> HubSandbox:
     env.globals.clear()
     env.globals.update(range=bounded_range, dict=dict)
     filters = {name: fn for name, fn in env.filters.items() if name != "urlize"}
-    filters.update(datetimeformat=datetimeformat, iso8601=iso8601, fromjson=fromjson)
+    filters.update(datetimeformat=datetimeformat, iso8601=iso8601, fromjson=fromjson, mrkdwn=mrkdwn)
     env.filters = {name: guarded(name, fn) for name, fn in filters.items()}
     env.filters.update(HOOK_FILTERS)
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}

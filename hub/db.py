@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.fastsql import FastWriter
+
 
 class Database:
     """Engine and session factory for one database URL."""
@@ -30,10 +32,13 @@ class Database:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=60)
         self.engine = sa.create_engine(url, **kwargs)
+        self.write_gate: SQLiteWriteGate | None = None
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            SQLiteWriteGate().install(self.engine)
+            self.write_gate = SQLiteWriteGate()
+            self.write_gate.install(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.fast = FastWriter(self.engine, self.write_gate)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -51,6 +56,7 @@ class Database:
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
+        self.fast.close()
         self.engine.dispose()
 
 
@@ -101,11 +107,23 @@ class SQLiteWriteGate:
         dialect.do_commit = do_commit        # type: ignore[method-assign]
         dialect.do_rollback = do_rollback    # type: ignore[method-assign]
 
-    def _begin(self, conn: sa.Connection) -> None:
+    def _acquire(self) -> None:
         if not self._gate.acquire(timeout=self.TIMEOUT):
             raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception(
                 f"no SQLite transaction could start within {self.TIMEOUT:.0f} s in this process "
                 "(a transaction opened inside another on the same thread?)"))
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """The gate around a transaction run on a raw DBAPI connection (hub.fastsql)."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._gate.release()
+
+    def _begin(self, conn: sa.Connection) -> None:
+        self._acquire()
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

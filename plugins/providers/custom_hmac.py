@@ -227,11 +227,22 @@ class HmacProvider(Provider):
 
 # --------------------------------------------------------------------------- verification steps
 
+_RESOLVED: dict[int, tuple[ConnectionView, Settings]] = {}   # id(view) → the view (kept alive) and its settings
+
+
 def _settings(conn: ConnectionView) -> Settings:
+    """The connection's effective settings, resolved once per view: the hub keeps one view per
+    connection until the connection changes, so a request pays for a dict lookup only."""
+    cached = _RESOLVED.get(id(conn))
+    if cached is not None and cached[0] is conn:
+        return cached[1]
     settings, errors = resolve(conn.provider_config or {})
     if settings is None:
         raise SignatureInvalid("the connection's HMAC settings are incomplete, so no request can be verified: "
                                + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    if len(_RESOLVED) >= 1024:
+        _RESOLVED.clear()
+    _RESOLVED[id(conn)] = (conn, settings)
     return settings
 
 

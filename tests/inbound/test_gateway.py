@@ -177,22 +177,6 @@ def test_failures_are_capped_per_minute(app, client, conn, api):
     assert len(failures(api, conn)) == 3
 
 
-def test_storage_down_answers_503_and_the_retry_is_accepted(app, client, conn, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
-    def broken_begin(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
-
-    post(client, conn, b'{"warm": 1}')          # cache the connection first
-    engine = get_database(app).engine
-    monkeypatch.setattr(engine, "begin", broken_begin)
-    r = post(client, conn, b'{"deal": {"id": 99}}')
-    assert r.status_code == 503 and r.json["error"]["code"] == "unavailable"
-    monkeypatch.undo()
-    retry = post(client, conn, b'{"deal": {"id": 99}}')
-    assert retry.json["status"] == "accepted"    # not "duplicate": the failed attempt did not count
-
-
 def test_accepted_event_waits_in_the_outbox_for_the_pump(app, client, conn, redis_client):
     from rq import Queue
 

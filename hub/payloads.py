@@ -31,7 +31,7 @@ def parse_body(body: bytes, content_type: str) -> Any:
             raise InvalidPayload(f"the body is not valid JSON: {_short(exc)}") from None
         # NUL and lone surrogates only reach a JSON string through \u escapes; they cannot be
         # stored by every database, so they become U+FFFD in the payload (the raw body keeps them).
-        return _storable(value) if b"\\u" in body else value
+        return storable(value) if b"\\u" in body else value
     if mimetype == "application/x-www-form-urlencoded":
         try:
             text = body.decode("utf-8")
@@ -41,10 +41,10 @@ def parse_body(body: bytes, content_type: str) -> Any:
             pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidPayload(f"the form body cannot be parsed: {_short(exc)}") from None
-        return _storable(_group(pairs))
+        return storable(_group(pairs))
     if mimetype.startswith("multipart/form-data"):
-        return _storable(_parse_multipart(body, content_type))
-    return _storable(body.decode("utf-8", errors="replace"))
+        return storable(_parse_multipart(body, content_type))
+    return storable(body.decode("utf-8", errors="replace"))
 
 
 class _NonFinite(ValueError):
@@ -62,16 +62,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _storable(value: Any) -> Any:
+def storable(value: Any) -> Any:
     """The value with NUL characters and lone surrogates in its strings replaced by U+FFFD."""
     if isinstance(value, str):
         if "\x00" in value or _has_surrogate(value):
             return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
         return value
     if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
+        return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_storable(v) for v in value]
+        return [storable(v) for v in value]
     return value
 
 

@@ -55,6 +55,8 @@ class HubScheduler(RQScheduler):
         return super().start()
 
     def work(self):
+        # Linux sends the signal when the *thread* that forked us ends: the worker's main thread,
+        # or its watchdog thread, which ends only when the worker stops its scheduler anyway.
         _terminate_with_parent()
         if os.getppid() != self._worker_pid:   # the worker died before prctl took effect
             return

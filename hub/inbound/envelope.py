@@ -11,6 +11,7 @@ from typing import Any
 from dateutil import parser as dateparser
 
 from hub.paths import MISSING, compile_path
+from hub.payloads import storable
 from hub.plugin import InboundRequest, ParsedEvent
 
 REDACTED_HEADERS = frozenset({"authorization", "cookie", "x-hookhub-key", "proxy-authorization"})
@@ -104,7 +105,9 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
     headers = {name: (["[redacted]"] if name.lower() in REDACTED_HEADERS else values)
                for name, values in request.headers.to_multidict().items()}
     query = {k: (v[0] if len(v) == 1 else v) for k, v in request.query.items() if k != "key"}
-    return {
+    # The payload is storable already (parse_body); values read from the query, the headers or a
+    # provider's fields may still carry NUL, which PostgreSQL cannot store in text.
+    envelope = storable({
         "id": hub_id, "workspace": workspace, "connection": connection_name, "provider": provider,
         "received_at": iso(request.received_at), "event_id": event_id,
         "channel": _as_text(field("channel")) or default_channel,
@@ -112,5 +115,7 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
         "event_ts": normalise_timestamp(field("event_ts")),
         "text": _as_text(field("text")),
         "event_type": _as_text(parsed.fields.get("event")),   # e.g. X-GitHub-Event, X-Shopify-Topic
-        "payload": payload, "headers": headers, "query": query,
-    }
+        "headers": headers, "query": query,
+    })
+    envelope["payload"] = payload
+    return envelope

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from hub.services.errors import NotFound, Unauthorized, Unavailable
 from hub.vault import Vault
 
 log = logging.getLogger(__name__)
+CONNECTION_ID = re.compile(r"con_[0-9A-Za-z]{1,36}")   # what new_id makes, with room; never NUL or spaces
 
 
 def _setting(config: dict[str, Any], name: str, default: Any) -> Any:
@@ -102,7 +104,7 @@ class Gateway:
         return runtime
 
     def _load(self, connection_id: str) -> ConnectionRuntime | None:
-        if not connection_id.startswith("con_") or len(connection_id) > 40:
+        if not CONNECTION_ID.fullmatch(connection_id):   # not an id: no query (PostgreSQL refuses NUL)
             return None
         with self.db.session() as session:
             conn = session.get(Connection, connection_id)
@@ -174,7 +176,8 @@ class Gateway:
         event_id = envelope["event_id"]
         row = dict(id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
                    event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None, status="accepted",
-                   envelope=envelope, raw_body=request.body, content_type=request.headers.get("Content-Type"),
+                   envelope=envelope, raw_body=request.body,
+                   content_type=_column_text(request.headers.get("Content-Type"), 255),
                    remote_addr=request.remote_addr, received_at=request.received_at)
         try:
             original = self._insert(rt, row, request)
@@ -236,3 +239,8 @@ class Gateway:
                 # The window has passed but the sweeper has not cleared the key yet.
                 release.rows(cursor, {"holder": holder_id})
         raise Unavailable("the event could not be stored; retry later")
+
+
+def _column_text(value: str | None, limit: int) -> str | None:
+    """A header cut to fit its column (PostgreSQL refuses longer text; the envelope keeps it whole)."""
+    return value[:limit] if value is not None else None

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.db import Database
 from hub.models import Failure
+from hub.payloads import storable
 
 log = logging.getLogger(__name__)
 COUNTER_KEY = "hookhub:failures:minute:{}"
@@ -35,7 +36,7 @@ def record_failure(database: Database, redis_client: redis.Redis | None, cap_per
             pass  # without Redis, store every rejection: losing the record is worse
     try:
         with database.session() as session:
-            session.add(Failure(**fields))
+            session.add(Failure(**storable(fields)))   # a path may carry %00, which PostgreSQL refuses
         return True
     except SQLAlchemyError as exc:
         log.warning("could not record an inbound failure (%s): %s", fields.get("code"), exc)

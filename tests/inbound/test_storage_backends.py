@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.db import get_database
-from hub.models import Event, utcnow
+from hub.models import Event, Failure, utcnow
 from tests.conftest import Api, build_app, make_settings
 
 
@@ -70,11 +70,44 @@ def test_a_broken_connection_answers_503_and_the_next_request_reconnects(app, in
     assert again.status_code == 200 and again.json["status"] == "accepted"   # the failed try did not count
 
 
-def test_a_value_the_database_refuses_is_a_400_not_a_500(app, inbound):
-    client = app.test_client()
-    r = client.post(inbound, data=b'{"id": "nul", "text": "a\\u0000b"}', content_type="application/json")
-    # PostgreSQL's JSONB refuses \u0000 in text; SQLite stores it. Either way: a clear answer.
-    assert r.status_code in (200, 400), r.json
-    if r.status_code == 400:
-        assert r.json["error"]["code"] == "invalid_payload"
-    assert client.post(inbound, json={"id": "after"}).json["status"] == "accepted"
+def test_nul_characters_are_stored_on_every_backend_and_the_raw_body_keeps_them(app, inbound):
+    # PostgreSQL's JSONB cannot hold \u0000 in text: the payload carries U+FFFD instead, everywhere.
+    body = b'{"id": "nul", "text": "a\\u0000b"}'
+    r = app.test_client().post(inbound, data=body, content_type="application/json")
+    assert r.status_code == 200 and r.json["status"] == "accepted", r.json
+    with get_database(app).session() as s:
+        event = s.get(Event, r.json["id"])
+        assert event.envelope["payload"]["text"] == "a\ufffdb"
+        assert event.raw_body == body
+
+
+def test_an_oversized_content_type_is_stored_cut_to_its_column(app, inbound):
+    # varchar(255) on PostgreSQL refuses a longer value; SQLite would keep it whole.
+    content_type = "application/json; charset=utf-8; x=" + "y" * 400
+    r = app.test_client().post(inbound, data=b'{"id": "long-ct"}', headers={"Content-Type": content_type})
+    assert r.status_code == 200 and r.json["status"] == "accepted", r.json
+    with get_database(app).session() as s:
+        event = s.get(Event, r.json["id"])
+        assert event.content_type == content_type[:255]
+        assert event.envelope["headers"]["Content-Type"] == [content_type]   # the envelope keeps it whole
+
+
+def test_nul_in_the_query_or_a_mapped_header_is_stored_as_u_fffd(app, tmp_path):
+    api = Api(app.test_client())
+    created = api.post("/connections", json={"name": "header ids", "provider": "generic",
+                                             "field_map": {"event_id": "header:X-Id", "text": "query:note"}}).json
+    url = created["inbound_url"].replace("http://hub.test", "") + "&note=a%00b"
+    r = app.test_client().post(url, json={"n": 1}, headers={"X-Id": "id\x00-1"})
+    assert r.status_code == 200 and r.json == {"status": "accepted", "id": r.json["id"], "event_id": "id\ufffd-1"}
+    with get_database(app).session() as s:
+        event = s.get(Event, r.json["id"])
+        assert (event.event_id, event.envelope["text"], event.envelope["query"]["note"]) == \
+            ("id\ufffd-1", "a\ufffdb", "a\ufffdb")
+
+
+def test_a_nul_in_the_connection_id_is_a_recorded_404(app, inbound):
+    r = app.test_client().post(inbound.replace("/con_", "/con_%00"), json={"id": "x"})
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found", r.json
+    with get_database(app).session() as s:
+        paths = s.scalars(sa.select(Failure.path).where(Failure.code == "not_found")).all()
+    assert len(paths) == 1 and paths[0].startswith("/hooks/generic/con_\ufffd")

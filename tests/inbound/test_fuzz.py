@@ -1,7 +1,8 @@
 """Property-based: whatever reaches an inbound URL with the right key — arbitrary bytes, odd header
 names and values, any content type, signed or not — the answer is a 2xx the contract names or a
 4xx in the error shape; never a 5xx, never an escaped exception, never a crash the gateway had to
-swallow. One app per test function; a generic, a slack, a meta and an hmac (github) connection."""
+swallow. One app per test function, on SQLite and on PostgreSQL; a generic, a slack, a meta and an
+hmac (github) connection."""
 
 from __future__ import annotations
 
@@ -199,7 +200,8 @@ def bodies_with_types(name: str) -> st.SearchStrategy[tuple[bytes, str | None]]:
 
 query_params = st.lists(st.tuples(st.sampled_from(["hub.mode", "hub.verify_token", "hub.challenge"])
                                   | st.text(max_size=10).filter(lambda k: k != "key"),
-                                  st.sampled_from(["subscribe", VERIFY_TOKEN]) | st.text(max_size=30)), max_size=4)
+                                  st.sampled_from(["subscribe", VERIFY_TOKEN, "nul\x00"]) | st.text(max_size=30)),
+                         max_size=4)
 
 
 @st.composite
@@ -225,6 +227,15 @@ def signature_headers(name: str, body: bytes) -> dict[str, str]:
         return {"X-Hub-Signature-256": "sha256=" + hex_hmac(GITHUB_SECRET, body),
                 "X-GitHub-Delivery": str(uuid.uuid4()), "X-GitHub-Event": "push"}
     return {}
+
+
+@pytest.fixture
+def app(tmp_path, redis_url, redis_client, database_url):
+    """On SQLite and on PostgreSQL: each refuses different values (JSONB and text refuse NUL)."""
+    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
+    yield app
+    app.extensions["hookhub.gateway"].cache.close()
+    get_database(app).dispose()
 
 
 @pytest.fixture(params=sorted(CONNECTIONS))

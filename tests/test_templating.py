@@ -481,6 +481,13 @@ def test_a_render_that_never_gets_its_cpu_time_stops_at_twenty_times_the_bound(m
     assert cpu < 0.25
 
 
+def test_only_a_starved_render_is_transient(monkeypatch):
+    assert refused(RUNAWAY, max_seconds=0.05).transient is False          # it used its CPU time: the template
+    monkeypatch.setattr(budget_module, "monotonic", cpu_paced_clock(50))
+    assert refused(RUNAWAY, max_seconds=0.05).transient is True           # the busy worker: a retry may do
+    assert refused("{{ payload.missing.deeper }}").transient is False
+
+
 @pytest.fixture
 def busy_threads():
     """Three threads burning CPU in pure Python, as other jobs of a worker do: they hold the GIL

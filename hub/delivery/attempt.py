@@ -40,6 +40,9 @@ class Attempt:
     error: str | None = None
     duration_ms: float | None = None
     outcome: str = ""                      # delivered | retry | failed | blocked
+    #: False when the failure is the hub's side (a template, a channel that cannot build the
+    #: request): it says nothing of the endpoint, so it does not count toward disabling it.
+    endpoint: bool = True
 
 
 def build_request(channel: Channel, message: OutboundMessage, view: ConnectionView) -> HttpRequest:
@@ -106,10 +109,12 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
     elif result.outcome == "retry" and _attempts_in_cycle(delivery) <= len(_schedule(app, conn)):
         delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
         reschedule(delivery, delay, after, app)
-        health.record_failure(session, conn, result.detail)
+        if attempt.endpoint:
+            health.record_failure(session, conn, result.detail)
     else:
         delivery.status = "dead" if result.outcome == "retry" else "failed"
-        health.record_failure(session, conn, result.detail)
+        if attempt.endpoint:
+            health.record_failure(session, conn, result.detail)
     if result.disable_connection:
         health.disable(session, conn, result.detail)
     if result.flag:

@@ -124,9 +124,11 @@ def _render_and_build(app: Flask, session: Session, delivery: Delivery, conn: Co
     envelope = dict(event.envelope) if event else {}
     try:
         body = render_body(delivery, channel, envelope, view)
-    except RenderError as exc:
-        return record(app, session, delivery, conn, Attempt(SendResult("failed", str(exc)), outcome="failed"),
-                      None, after)
+    except RenderError as exc:   # the template's fault (or a busy worker's), not the endpoint's
+        outcome = "retry" if exc.transient else "failed"
+        delivery.attempt_count += 1   # an attempt: numbered, and counted against the retry schedule
+        return record(app, session, delivery, conn, Attempt(SendResult(outcome, str(exc)), outcome=outcome,
+                                                            endpoint=False), None, after)
     delivery.body = body
     dview = DeliveryView(id=delivery.id, webhook_id=delivery.webhook_id,
                          event=EventView(event.id, event.connection_id, envelope) if event else None,
@@ -149,8 +151,9 @@ def _render_and_build(app: Flask, session: Session, delivery: Delivery, conn: Co
         detail = f"the {channel.name} channel could not build the request: {exc!r}"
     else:
         return Send(delivery, conn, channel, view, dview, request)
-    return record(app, session, delivery, conn, Attempt(SendResult("failed", detail), outcome="failed"), dview,
-                  after)
+    delivery.attempt_count += 1
+    return record(app, session, delivery, conn, Attempt(SendResult("failed", detail), outcome="failed",
+                                                        endpoint=False), dview, after)
 
 
 def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:

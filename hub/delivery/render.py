@@ -14,7 +14,12 @@ from hub.templating import CompiledTemplate, TemplateError, compile_template
 
 
 class RenderError(Exception):
-    """The template cannot produce a message for this event (a permanent failure)."""
+    """The template cannot produce a message for this event: a permanent failure, unless
+    ``transient`` (the worker was too busy to finish the render; a retry may succeed)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def template_context(envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,4 +41,4 @@ def render_body(delivery: Delivery, channel: Channel, envelope: Mapping[str, Any
         compiled = _compiled(json.dumps(delivery.template))   # keys in the order the admin wrote them
         return compiled.render(template_context(envelope))
     except TemplateError as exc:
-        raise RenderError(f"the template cannot be rendered for this event: {exc}") from None
+        raise RenderError(f"the template cannot be rendered for this event: {exc}", transient=exc.transient) from None

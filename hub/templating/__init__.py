@@ -57,7 +57,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 
-from hub.templating.budget import CURRENT, Budget, LimitExceeded
+from hub.templating.budget import CURRENT, Budget, LimitExceeded, Starved
 from hub.templating.guards import HOOK_FILTERS, MAX_INT_BITS, MAX_ITEMS, HubSandbox, bounded_range, guarded, harden
 
 __all__ = ["CompiledTemplate", "TemplateError", "compile_template", "datetimeformat", "fromjson", "iso8601",
@@ -71,10 +71,11 @@ _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 class TemplateError(Exception):
     """A template that cannot be compiled or rendered. ``str()`` is a message for an admin that
-    names the place in the JSON (``text``, ``blocks[0].text``, ``(root)``)."""
+    names the place in the JSON (``text``, ``blocks[0].text``, ``(root)``). ``transient``: the
+    worker was too busy to finish the render in time, and trying again later may succeed."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path, self.reason = path or "(root)", reason
+    def __init__(self, path: str, reason: str, *, transient: bool = False) -> None:
+        self.path, self.reason, self.transient = path or "(root)", reason, transient
         super().__init__(f'template at "{self.path}": {reason}')
 
 
@@ -243,7 +244,8 @@ def _render(plan: Any, context: dict[str, Any], budget: Budget) -> Any:
         return "".join(chunks)
     except Exception as exc:  # whatever a template does, callers only ever see TemplateError
         reason = str(exc) if isinstance(exc, jinja2.TemplateError | LimitExceeded) else type(exc).__name__
-        raise TemplateError(plan.path, reason if reason == str(exc) or not str(exc) else f"{reason}: {exc}") from None
+        raise TemplateError(plan.path, reason if reason == str(exc) or not str(exc) else f"{reason}: {exc}",
+                            transient=isinstance(exc, Starved)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +264,7 @@ class CompiledTemplate:
         try:
             return _render(self.plan, dict(context), budget)
         except LimitExceeded as exc:  # literal leaves alone outgrew max_output: no one leaf to blame
-            raise TemplateError("", str(exc)) from None
+            raise TemplateError("", str(exc), transient=isinstance(exc, Starved)) from None
         finally:
             CURRENT.reset(token)
 

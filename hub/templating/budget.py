@@ -23,6 +23,11 @@ class LimitExceeded(Exception):
     """A bound was hit. Not a LookupError or TypeError, which Jinja would swallow."""
 
 
+class Starved(LimitExceeded):
+    """The render hit the wall-clock cap before using its CPU time: the worker was too busy, and
+    the same render may well succeed later."""
+
+
 class Budget:
     """What one render may spend, and has spent."""
 
@@ -46,7 +51,7 @@ class Budget:
         if spent >= self.max_seconds:
             raise LimitExceeded(f"rendering took longer than {self.max_seconds:g} s")
         if now >= self.hard_deadline:
-            raise LimitExceeded(f"rendering took longer than {WALL_CLOCK_FACTOR * self.max_seconds:g} s of "
+            raise Starved(f"rendering took longer than {WALL_CLOCK_FACTOR * self.max_seconds:g} s of "
                                 f"wall-clock time (it used {spent:.2g} s of CPU time: the worker was too busy)")
         self.deadline = min(now + self.max_seconds - spent, self.hard_deadline)
 

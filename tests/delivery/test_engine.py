@@ -91,7 +91,31 @@ def test_a_template_that_cannot_render_fails_the_delivery_with_the_reason(app, a
     [item] = settle(app, all_settled(api, 1))
     assert item["status"] == "failed"
     assert "ticket" in item["last_error"] and '"id"' in item["last_error"]    # what, and where
+    assert item["attempt_count"] == 1 and [a["outcome"] for a in item["attempts"]] == ["failed"]
     assert len(receiver) == 0
+    with get_database(app).session() as s:     # the template's fault: the endpoint's health is untouched
+        assert s.get(Connection, target).consecutive_failures == 0
+
+
+def test_a_render_the_busy_worker_could_not_finish_is_retried_not_failed(app, api, client, receiver, monkeypatch):
+    from hub.templating import budget
+
+    source, inbound = make_source(api)
+    target = make_target(api, receiver.url + "/hook")
+    make_route(api, source, [{"connection": target, "template": {
+        "n": "{% for i in range(50) %}{{ i }}{% endfor %}"}}])
+    ticks = iter(range(0, 10**6, 2))       # two seconds of wall clock pass per reading, no CPU is used:
+    monkeypatch.setattr(budget, "monotonic", lambda: next(ticks))   # the render is starved of the CPU
+    client.post(inbound, json={"n": 1})
+    [first] = settle(app, lambda: [d for d in deliveries(api) if d["attempt_count"] == 1] or None)
+    assert first["status"] == "queued" and first["next_attempt_at"], first
+    assert "too busy" in first["last_error"] and first["attempts"][0]["outcome"] == "retry"
+    with get_database(app).session() as s:
+        assert s.get(Connection, target).consecutive_failures == 0
+    monkeypatch.undo()                       # the worker has the CPU again: the retry renders and sends
+    [item] = settle(app, all_settled(api, 1))
+    assert item["status"] == "delivered" and item["attempt_count"] == 2
+    assert receiver.wait_for(1)[0].json() == {"n": "".join(map(str, range(50)))}
 
 
 def test_retryable_answers_are_retried_with_the_same_webhook_id_until_delivered(app, api, client, receiver):

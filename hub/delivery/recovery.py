@@ -11,17 +11,20 @@ from flask import Flask
 from hub import db
 from hub.delivery.dispatch import dispatch_now
 from hub.models import Connection, Delivery, utcnow
+from hub.plugin_host import get_host
 
 
 def requeue_stuck_deliveries(app: Flask, client: redis.Redis, limit: int = 500) -> int:
     """Queued or sending deliveries of active connections whose job is gone or held by a dead worker
-    (SIGKILL mid-send): dispatched again, keeping their webhook-id."""
+    (SIGKILL mid-send): dispatched again, keeping their webhook-id. A delivery whose channel this
+    worker does not have is left for a worker that has it (the engine would only hold it again)."""
     from hub.sweeper import job_is_held
 
     session = db.session()
     cutoff = utcnow() - timedelta(seconds=5)
+    channels = list(get_host(app).channels)
     candidates = session.scalars(sa.select(Delivery).join(Connection, Connection.id == Delivery.connection_id).where(
-        Delivery.status.in_(("queued", "sending")), Connection.active.is_(True),
+        Delivery.status.in_(("queued", "sending")), Connection.active.is_(True), Connection.channel.in_(channels),
         sa.or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < cutoff),
         Delivery.updated_at < cutoff).limit(limit)).all()
     held: dict[str, bool] = {}       # deliveries share batch jobs: ask Redis once per job

@@ -14,7 +14,15 @@ from hub.db import get_database
 from hub.models import Delivery, utcnow
 from hub.sweeper import job_is_held, sweep
 from hub.worker import build_worker
-from tests.delivery.conftest import all_settled, make_route, make_source, make_target, settle
+from tests.delivery.conftest import (
+    all_settled,
+    deliveries,
+    make_route,
+    make_source,
+    make_target,
+    run_worker_once,
+    settle,
+)
 
 
 def _route_only(app) -> Delivery:
@@ -73,3 +81,24 @@ def test_a_stranded_retry_is_dispatched_again_and_the_stale_job_sends_nothing(ap
     assert len(receiver.requests) == 1, "the stale job sent the delivery a second time"
     assert stale.id not in ScheduledJobRegistry("deliver", connection=redis_client)
     assert not Job.exists(stale.id, connection=redis_client)      # it ran (and its result was discarded)
+
+
+def test_a_delivery_held_for_a_missing_channel_waits_for_it_instead_of_cycling(app, api, client, receiver,
+                                                                                settings):
+    """A worker without the target's channel plugin holds the delivery; the sweeper leaves it alone
+    (rather than re-dispatching it every pass) until a worker that has the channel sweeps."""
+    from tests.conftest import build_app
+
+    without = build_app({**settings, "HOOKHUB_DISABLE_PLUGINS": ("channel_webhook",)})
+    source, inbound = make_source(api)
+    make_route(api, source, [make_target(api, receiver.url + "/hook")])
+    client.post(inbound, json={"n": 1})
+    run_worker_once(without)
+    [item] = deliveries(api)
+    assert item["status"] == "queued" and "channel is not installed" in item["last_error"]
+    _age(app)
+    assert sweep(without, force=True)["deliveries_requeued"] == 0
+    assert sweep(app, force=True)["deliveries_requeued"] == 1            # this worker has the channel
+    [item] = settle(app, all_settled(api, 1))
+    assert item["status"] == "delivered" and len(receiver.requests) == 1
+    get_database(without).dispose()

@@ -43,6 +43,7 @@ class Config:
     HOOKHUB_FAILURES_PER_MINUTE: int = 600           # stored rejections per minute, beyond which they are counted only
     HOOKHUB_SWEEP_INTERVAL: int = 15                 # seconds between sweeps for events/deliveries no job holds
     HOOKHUB_WEB_WORKERS: int = 2
+    HOOKHUB_DATABASE_CONNECTIONS: int = 40           # most PostgreSQL connections each process opens
     HOOKHUB_LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -84,6 +85,8 @@ def _parse(key: str, raw: str, default: Any) -> Any:
             if raw.lower() in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError("expected true or false")
+        if key == "HOOKHUB_DATABASE_CONNECTIONS" and int(raw) < 1:
+            raise ValueError("at least 1")
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):

@@ -18,7 +18,7 @@ from hub.fastsql import FastWriter
 class Database:
     """Engine and session factory for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, max_connections: int = 40) -> None:
         self.url = url
         kwargs: dict = {"echo": echo, "future": True}
         if url.startswith("sqlite"):
@@ -30,7 +30,10 @@ class Database:
             # new SQLite connection pays for its PRAGMAs.
             kwargs.update(pool_size=100, max_overflow=20)
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=60)
+            # Ten kept open, the rest opened on demand and closed when returned: a worker's job threads
+            # (HOOKHUB_WORKER_CONCURRENCY) each hold one at most, web processes one per thread.
+            kept = min(10, max_connections)
+            kwargs.update(pool_pre_ping=True, pool_size=kept, max_overflow=max_connections - kept)
         self.engine = sa.create_engine(url, **kwargs)
         self.write_gate: SQLiteWriteGate | None = None
         if url.startswith("sqlite"):
@@ -142,7 +145,8 @@ class SQLiteWriteGate:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["hookhub.db"] = Database(app.config["HOOKHUB_DATABASE_URL"])
+    app.extensions["hookhub.db"] = Database(app.config["HOOKHUB_DATABASE_URL"],
+                                            max_connections=int(app.config["HOOKHUB_DATABASE_CONNECTIONS"]))
     app.teardown_appcontext(_close_session)
 
 

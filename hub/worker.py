@@ -187,6 +187,15 @@ def build_worker(app: Flask, queues: list[str] | None = None, name: str | None =
     return worker
 
 
+def _warn_if_pool_too_small(app: Flask) -> None:
+    """Job threads beyond the PostgreSQL pool wait up to 30 s for a connection, then fail."""
+    needed = int(app.config.get("HOOKHUB_WORKER_CONCURRENCY", 1)) + 2     # + sweeper and hand-off pump
+    allowed = int(app.config.get("HOOKHUB_DATABASE_CONNECTIONS", needed))
+    if str(app.config.get("HOOKHUB_DATABASE_URL", "")).startswith("postgres") and allowed < needed:
+        log.warning("HOOKHUB_DATABASE_CONNECTIONS=%s is below the %s this worker may use at once "
+                    "(HOOKHUB_WORKER_CONCURRENCY + 2): job threads will wait for connections", allowed, needed)
+
+
 def _stop_was_requested(worker: HubWorker) -> bool:
     # RQ sets _stop_requested only when a signal arrives mid-job; when idle it raises StopRequested
     # instead, and only the shutdown date tells the two endings of work() apart.
@@ -204,6 +213,7 @@ def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = Fal
     level = app.config.get("HOOKHUB_LOG_LEVEL", "INFO")
     configure_job_logging(level)
     faulthandler.register(signal.SIGUSR1, all_threads=True)   # `kill -USR1 <pid>` prints every stack
+    _warn_if_pool_too_small(app)
     stop = threading.Event()
     current: dict[str, str] = {}
     worked = False

@@ -52,6 +52,7 @@ def test_environment_overrides_each_type():
     ("HOOKHUB_ALLOW_PRIVATE_NETWORKS", "not-a-network"),
     ("HOOKHUB_RETRY_SCHEDULE", "5,-1"),
     ("HOOKHUB_OUTBOUND_TIMEOUT", "ten"),
+    ("HOOKHUB_DATABASE_CONNECTIONS", "0"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

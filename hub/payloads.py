@@ -65,6 +65,8 @@ def _finite_float(text: str) -> float:
 def storable(value: Any) -> Any:
     """The value with NUL characters and lone surrogates in its strings replaced by U+FFFD."""
     if isinstance(value, str):
+        if value.isascii():   # the common case, and no surrogates possible: one C-level scan
+            return value.replace("\x00", "\ufffd") if "\x00" in value else value
         if "\x00" in value or _has_surrogate(value):
             return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
         return value

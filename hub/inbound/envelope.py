@@ -93,6 +93,14 @@ def external_event_id(value: Any, body: bytes) -> str:
     return text
 
 
+def _may_need_cleaning(request: InboundRequest, envelope: dict[str, Any]) -> bool:
+    """NUL in a header or the query, or NUL or a non-ASCII character (which could be a lone
+    surrogate) in a field a provider plugin set: worth a full pass of ``storable``."""
+    return (any("\x00" in name or "\x00" in value for name, value in request.headers.items_multi())
+            or any("\x00" in name or any("\x00" in v for v in values) for name, values in request.query.items())
+            or any(isinstance(value, str) and ("\x00" in value or not value.isascii()) for value in envelope.values()))
+
+
 def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provider: str, default_channel: str | None,
                    field_map: FieldMap, parsed: ParsedEvent, request: InboundRequest) -> dict[str, Any]:
     payload = parsed.payload
@@ -105,9 +113,7 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
     headers = {name: (["[redacted]"] if name.lower() in REDACTED_HEADERS else values)
                for name, values in request.headers.to_multidict().items()}
     query = {k: (v[0] if len(v) == 1 else v) for k, v in request.query.items() if k != "key"}
-    # The payload is storable already (parse_body); values read from the query, the headers or a
-    # provider's fields may still carry NUL, which PostgreSQL cannot store in text.
-    envelope = storable({
+    envelope = {
         "id": hub_id, "workspace": workspace, "connection": connection_name, "provider": provider,
         "received_at": iso(request.received_at), "event_id": event_id,
         "channel": _as_text(field("channel")) or default_channel,
@@ -116,6 +122,10 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
         "text": _as_text(field("text")),
         "event_type": _as_text(parsed.fields.get("event")),   # e.g. X-GitHub-Event, X-Shopify-Topic
         "headers": headers, "query": query,
-    })
+    }
+    # The payload is storable already (parse_body), but a header, a query value or a provider's
+    # field may carry NUL, which PostgreSQL cannot store in text. Looked for cheaply, as it is rare.
+    if _may_need_cleaning(request, envelope):
+        envelope = storable(envelope)
     envelope["payload"] = payload
     return envelope

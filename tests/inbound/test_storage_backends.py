@@ -111,3 +111,20 @@ def test_a_nul_in_the_connection_id_is_a_recorded_404(app, inbound):
     with get_database(app).session() as s:
         paths = s.scalars(sa.select(Failure.path).where(Failure.code == "not_found")).all()
     assert len(paths) == 1 and paths[0].startswith("/hooks/generic/con_\ufffd")
+
+
+def test_a_provider_field_with_nul_or_a_lone_surrogate_is_made_storable():
+    """A third-party provider sets fields from anywhere; the envelope cleans them like payloads."""
+    from datetime import UTC, datetime
+
+    from hub.inbound.envelope import FieldMap, build_envelope
+    from hub.plugin import Headers, InboundRequest, ParsedEvent
+
+    request = InboundRequest(method="POST", url="http://hub.test/hooks/x/con_1", path="/hooks/x/con_1",
+                             headers=Headers([("X-A", "b")]), query={}, body=b"{}", content_type="application/json",
+                             remote_addr="127.0.0.1", received_at=datetime.now(UTC))
+    parsed = ParsedEvent(payload={"ok": "é"}, event_id="id\x00", fields={"text": "lone \ud800", "event": "ü"})
+    envelope = build_envelope(hub_id="evt_1", workspace="default", connection_name="c", provider="x",
+                              default_channel=None, field_map=FieldMap({}), parsed=parsed, request=request)
+    assert (envelope["event_id"], envelope["text"], envelope["event_type"]) == ("id\ufffd", "lone \ufffd", "ü")
+    assert envelope["payload"] == {"ok": "é"} and envelope["headers"] == {"X-A": ["b"]}

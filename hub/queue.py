@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import atexit
 import threading
+from contextvars import ContextVar
 
 import redis
 from flask import Flask, current_app
-from rq import Queue
+from rq import Queue, get_current_job
 
 from hub.embedded_redis import EmbeddedRedis
 
 #: Queues named for their work: routing accepted events, sending deliveries, housekeeping.
 QUEUE_NAMES = ("ingest", "deliver", "maintenance")
+#: The job a helper thread (a send) works for: RQ knows the current job only on the job's thread.
+WORKING_FOR: ContextVar[str | None] = ContextVar("hookhub_working_for", default=None)
+
+
+def current_job_id() -> str | None:
+    """The RQ job this code runs for, on the job's thread or on a helper thread working for it."""
+    job = get_current_job()
+    return job.id if job is not None else WORKING_FOR.get()
 
 
 class RedisHandle:

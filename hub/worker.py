@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from flask import Flask
-from rq import SimpleWorker, get_current_job
+from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
-from hub.queue import QUEUE_NAMES, get_queue, get_redis
+from hub.queue import QUEUE_NAMES, current_job_id, get_queue, get_redis
 
 log = logging.getLogger("hub.worker")
 SCHEDULER_CHECK = 5.0     # seconds between checks that this worker's scheduler process still runs
@@ -28,8 +28,7 @@ class JobIdFilter(logging.Filter):
     """Stamps ``job_id`` on every log record (``-`` outside a job)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        job = get_current_job()
-        record.job_id = job.id if job is not None else "-"
+        record.job_id = current_job_id() or "-"
         return True
 
 

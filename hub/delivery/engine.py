@@ -34,6 +34,7 @@ from hub.plugin import (
     Veto,
 )
 from hub.plugin_host import get_host
+from hub.queue import WORKING_FOR, current_job_id
 from hub.services.connections import ConnectionService
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,9 @@ def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:
     """Send on the pool; record outcomes as they arrive, a group per transaction."""
     outcomes: Counter[str] = Counter()
     pool = send_pool(app)
+    job_id = current_job_id()
     futures: dict[Future[Attempt], Send] = {
-        pool.submit(send_and_interpret, app, s.channel, s.request, s.view): s for s in sends}
+        pool.submit(_working_for, job_id, app, s): s for s in sends}
     pending = set(futures)
     while pending:
         done, pending = wait(pending, timeout=RECORD_EVERY)
@@ -174,6 +176,15 @@ def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:
             after.append(lambda conn=send.conn: pacing.release(app, conn))
         _commit(session, after)
     return outcomes
+
+
+def _working_for(job_id: str | None, app: Flask, send: Send) -> Attempt:
+    """One send on a pool thread, its log lines stamped with the job it works for."""
+    token = WORKING_FOR.set(job_id)
+    try:
+        return send_and_interpret(app, send.channel, send.request, send.view)
+    finally:
+        WORKING_FOR.reset(token)
 
 
 def _commit(session: Session, after: AfterCommit) -> None:

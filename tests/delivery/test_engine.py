@@ -3,6 +3,7 @@ delivery jobs on a real RQ worker (with its scheduler) → a real HTTP receiver 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from hub.models import AuditRecord, Connection, Delivery
 from hub.plugin import Decision, Veto, hookimpl
 from hub.plugin_host import get_host
 from hub.testing import Reply
+from hub.worker import JobIdFilter
+from plugins.channels.webhook import WebhookChannel
 from tests.delivery.conftest import (
     all_settled,
     deliveries,
@@ -413,3 +416,26 @@ def test_attempts_record_status_duration_excerpt_and_are_capped(app, api, client
     assert attempt["status_code"] == 400 and attempt["duration_ms"] >= 0
     assert len(attempt["response_excerpt"]) == 4096
     assert datetime.fromisoformat(attempt["at"].replace("Z", "+00:00"))
+
+
+def test_log_lines_of_a_send_thread_carry_the_job_id(app, api, client, receiver, caplog):
+    class Clumsy(WebhookChannel):   # a channel plugin whose verdict logs, on the send pool's thread
+        name = "clumsy"
+
+        def interpret(self, response, conn):
+            logging.getLogger("hub.test.clumsy").warning("judging HTTP %s", response.status)
+            return super().interpret(response, conn)
+
+    get_host(app).channels.add(Clumsy)
+    source, inbound = make_source(api)
+    target = api.post("/connections", json={"name": "clumsy", "channel": "clumsy",
+                                            "channel_config": {"url": receiver.url + "/hook"}}).json["id"]
+    make_route(api, source, [target])
+    client.post(inbound, json={"n": 1})
+    caplog.handler.addFilter(JobIdFilter())
+    with caplog.at_level(logging.WARNING, logger="hub.test.clumsy"):
+        [item] = settle(app, all_settled(api, 1))
+    with get_database(app).session() as s:
+        job_id = s.get(Delivery, item["id"]).job_id
+    assert [(r.getMessage(), r.job_id) for r in caplog.records if r.name == "hub.test.clumsy"] == \
+        [("judging HTTP 200", job_id)]

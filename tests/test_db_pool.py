@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from hub.db import Database
 from hub.worker import _warn_if_pool_too_small
@@ -46,8 +47,9 @@ def test_a_process_opens_no_more_connections_than_allowed(postgres_url):
     ("sqlite:///hub.db", 10, False),                         # SQLite's pool is not the limit
 ])
 def test_a_worker_warns_when_its_threads_could_outnumber_its_connections(caplog, url, connections, warned):
-    app = type("App", (), {"config": {"HOOKHUB_DATABASE_URL": url, "HOOKHUB_WORKER_CONCURRENCY": 32,
-                                      "HOOKHUB_DATABASE_CONNECTIONS": connections}})()
+    app = Flask("pool-check")
+    app.config.update(HOOKHUB_DATABASE_URL=url, HOOKHUB_WORKER_CONCURRENCY=32,
+                      HOOKHUB_DATABASE_CONNECTIONS=connections)
     with caplog.at_level(logging.WARNING, logger="hub.worker"):
         _warn_if_pool_too_small(app)
     assert any("HOOKHUB_DATABASE_CONNECTIONS" in r.getMessage() for r in caplog.records) is warned

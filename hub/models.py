@@ -218,6 +218,8 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
+    delivery: Mapped[Delivery] = relationship()
+
 
 class AuditRecord(Base):
     """Append-only record of every exchange and admin action."""

@@ -1,0 +1,82 @@
+"""Approvals for admins: list them (pending first), approve one (its delivery is sent) or reject
+one with a reason (its delivery is never sent). A decision is taken once: a second one, or one
+racing it, is a conflict."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session, selectinload
+
+from hub.delivery.dispatch import dispatch_now
+from hub.models import Approval, Delivery, utcnow
+from hub.services import audit
+from hub.services.errors import Conflict, NotFound
+
+#: Pending approvals sort before decided ones; each group newest first.
+RANK = sa.case((Approval.status == "pending", 0), else_=1)
+
+
+class ApprovalService:
+    def __init__(self, session: Session, app: Flask, actor: str) -> None:
+        self.session = session
+        self.app = app
+        self.actor = actor
+
+    def page(self, workspace: str, status: str | None, cursor: str | None,
+             limit: int) -> tuple[list[Approval], str | None]:
+        """A page of approvals, pending first; the cursor is ``<rank>:<id>`` of the last row."""
+        query = sa.select(Approval).where(Approval.workspace_id == workspace).options(selectinload(Approval.delivery))
+        if status:
+            query = query.where(Approval.status == status)
+        if cursor:
+            rank, _, last_id = cursor.partition(":")
+            if rank not in ("0", "1") or not last_id:
+                raise NotFound(f"the cursor {cursor!r} is not one this list gave")
+            query = query.where(sa.or_(RANK > int(rank), sa.and_(RANK == int(rank), Approval.id < last_id)))
+        rows = list(self.session.scalars(query.order_by(RANK, Approval.id.desc()).limit(limit + 1)))
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], f"{0 if last.status == 'pending' else 1}:{last.id}"
+
+    def get(self, workspace: str, approval_id: str) -> Approval:
+        approval = self.session.get(Approval, approval_id)
+        if approval is None or approval.workspace_id != workspace:
+            raise NotFound(f"no approval {approval_id!r}")
+        return approval
+
+    def approve(self, approval: Approval, reason: str | None) -> Approval:
+        """Release the delivery to the queue: it is sent like any other, with its retries."""
+        delivery = self._decide(approval, "approved", reason)
+        if delivery.status == "pending_approval":
+            delivery.status = "queued"
+            dispatch_now(self.app, self.session, [delivery])     # commits, then enqueues
+        else:
+            self.session.commit()
+        return approval
+
+    def reject(self, approval: Approval, reason: str) -> Approval:
+        delivery = self._decide(approval, "rejected", reason)
+        if delivery.status == "pending_approval":
+            delivery.status = "rejected"
+            delivery.last_error = f"rejected by {self.actor}: {reason}"
+        self.session.commit()
+        return approval
+
+    def _decide(self, approval: Approval, status: str, reason: str | None) -> Delivery:
+        # Conditional, so that of two admins deciding at once exactly one wins.
+        won = self.session.execute(sa.update(Approval).where(
+            Approval.id == approval.id, Approval.status == "pending").values(
+            status=status, decided_by=self.actor, reason=reason, decided_at=utcnow())).rowcount
+        if not won:
+            self.session.rollback()
+            self.session.refresh(approval)
+            raise Conflict(f"this approval was already {approval.status} by {approval.decided_by or 'someone'}")
+        self.session.refresh(approval)
+        delivery = self.session.get(Delivery, approval.delivery_id)
+        assert delivery is not None   # approvals are deleted with their delivery
+        audit.record(self.session, actor=self.actor, action="approval.decided", workspace=approval.workspace_id,
+                     object_type="delivery", object_id=delivery.id,
+                     details={"approval": approval.id, "approved": status == "approved", "reason": reason})
+        return delivery

@@ -25,7 +25,10 @@ def build_cli() -> click.Group:
                        help="Hookhub: a self-hosted, plugin-based webhook integration hub.")
     group.params = [p for p in group.params if p.name not in ("env_file", "app")]
     click.version_option(__version__, prog_name="hookhub")(group)
-    for command in (serve, worker, db_group, tokens_group, connections_group, plugins_group):
+    from hub.cli_activity import deliveries_group, events_group
+
+    for command in (serve, worker, db_group, tokens_group, connections_group, events_group, deliveries_group,
+                    plugins_group):
         group.add_command(command)
     _add_plugin_commands(group)
     return group

@@ -158,6 +158,35 @@ class Api:
 
 
 @pytest.fixture
+def cli_env(settings, monkeypatch, app) -> dict[str, str]:
+    """The environment under which ``hookhub`` reaches the ``app`` fixture's database and Redis
+    (set in this process, and returned for a subprocess)."""
+    env = {key: str(settings[key]) for key in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_REDIS_URL", "HOOKHUB_PUBLIC_URL")}
+    env["HOOKHUB_SECRET_KEYS"] = settings["HOOKHUB_SECRET_KEYS"][0]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def run(cli_env):
+    """``run("connections", "list")``: the hookhub CLI in-process against the ``app`` fixture's storage."""
+    from click.testing import CliRunner
+
+    from hub.cli import build_cli
+
+    runner = CliRunner()
+
+    def invoke(*args, ok=True):
+        result = runner.invoke(build_cli(), list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -1,26 +1,5 @@
 """The hookhub CLI against a real database (the click runner in-process)."""
 
-import pytest
-from click.testing import CliRunner
-
-from hub.cli import build_cli
-
-
-@pytest.fixture
-def run(settings, monkeypatch, app):
-    for key in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_REDIS_URL", "HOOKHUB_PUBLIC_URL"):
-        monkeypatch.setenv(key, str(settings[key]))
-    monkeypatch.setenv("HOOKHUB_SECRET_KEYS", settings["HOOKHUB_SECRET_KEYS"][0])
-    runner = CliRunner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(build_cli(), list(args), catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
-
 
 def test_db_upgrade_and_tokens_create(run):
     assert "database at head" in run("db", "upgrade").output

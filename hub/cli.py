@@ -275,6 +275,25 @@ def plugins_group() -> None:
     """Installed plugins."""
 
 
+@plugins_group.command("new")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["provider", "channel"]), required=True,
+              help="A provider receives webhooks; a channel sends messages.")
+@click.option("--directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where to create the hookhub-<name> folder.")
+def plugins_new(name: str, kind: str, directory: str) -> None:
+    """Create a plugin package: entry point, a working example, tests against a whole hub."""
+    from pathlib import Path
+
+    from hub.scaffold import ScaffoldError, create
+
+    try:
+        root = create(name, kind, Path(directory))
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {root}\nnext: pip install -e '{root}[dev]' && pytest {root}/tests")
+
+
 @plugins_group.command("list")
 def plugins_list() -> None:
     """Print each plugin with its version, kind and hooks."""

@@ -1,7 +1,6 @@
-"""Test helpers for Hookhub and its plugin authors: a capturing HTTP receiver on 127.0.0.1.
+"""A capturing HTTP receiver on 127.0.0.1, for tests of outbound deliveries.
 
-Use it as a pytest plugin (``pytest_plugins = ["hub.testing"]``) for the ``receiver`` fixture, or
-directly::
+As the ``receiver`` fixture of the ``hub.testing`` pytest plugin, or directly::
 
     with Receiver() as rx:
         rx.reply(Reply(429, headers={"Retry-After": "2"}), Reply(200, body="ok"))

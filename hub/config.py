@@ -38,6 +38,7 @@ class Config:
     HOOKHUB_MIN_DELAY_AFTER_429: float = 60.0        # seconds: never retry sooner after a 429
     HOOKHUB_DISABLE_AFTER_FAILURES: int = 20         # consecutive failed deliveries …
     HOOKHUB_DISABLE_AFTER_SECONDS: int = 86400       # … over at least this long disable a connection
+    HOOKHUB_APPROVAL_TIMEOUT: int = 7 * 86400        # seconds a delivery waits for a decision (0: forever)
     HOOKHUB_WORKER_CONCURRENCY: int = 32             # jobs each worker process runs at once (threads)
     HOOKHUB_SEND_CONCURRENCY: int = 64               # outbound requests each worker process has in flight
     HOOKHUB_FAILURES_PER_MINUTE: int = 600           # stored rejections per minute, beyond which they are counted only

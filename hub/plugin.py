@@ -498,6 +498,10 @@ class ChannelConfigSchema(Schema):
     disable_after_seconds = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=90 * 86400),
         metadata={"description": "… when they span at least this many seconds (default 86400)."})
+    approval_timeout = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=90 * 86400),
+        metadata={"description": "With approval manual or policy: seconds a delivery waits for a decision before "
+                                 "it expires and is not sent (default 604800, 7 days; 0: it waits forever)."})
 
 
 # --------------------------------------------------------------------------- base classes

@@ -17,6 +17,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 from hub import db
+from hub.delivery.approval import expire_overdue
 from hub.jobs import enqueue_routing, new_route_job_id, stuck_events
 from hub.models import Connection, Event, Failure, utcnow
 from hub.queue import get_redis
@@ -95,6 +96,7 @@ def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
             result = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
             counts["failures_pruned"] = result.rowcount or 0
             counts["dedupe_keys_expired"] = expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"]))
+            counts["approvals_expired"] = expire_overdue(session)
             session.commit()
     if counts["events_requeued"] or counts.get("deliveries_requeued"):
         log.warning("sweeper re-enqueued %s", counts)

@@ -1,12 +1,15 @@
 """The approval gate between routing and sending: deliveries to a connection with approval
 ``policy`` are put to the ``hub_decide_approval`` plugins; what no policy decides (and every
-delivery to a ``manual`` connection) waits as a pending Approval for an admin."""
+delivery to a ``manual`` connection) waits as a pending Approval for an admin, until it expires."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from hub.models import Approval, Connection, Delivery, Event, utcnow
@@ -31,6 +34,7 @@ def gate(session: Session, deliveries: Iterable[Delivery], connection_view) -> l
         approval = Approval(workspace_id=delivery.workspace_id, delivery_id=delivery.id)
         session.add(approval)
         if decision is None:
+            approval.expires_at = _expiry(conn)
             audit.record(session, actor="system", action="approval.requested", workspace=delivery.workspace_id,
                          object_type="delivery", object_id=delivery.id, details={"connection": conn.id})
             continue
@@ -61,3 +65,45 @@ def _ask_policy(session: Session, delivery: Delivery, conn: Connection, connecti
         log.exception("a hub_decide_approval hook failed for %s; waiting for an admin", delivery.id)
         return None
     return decision if isinstance(decision, Decision) else None
+
+
+def _expiry(conn: Connection) -> datetime | None:
+    configured = (conn.channel_config or {}).get("approval_timeout")
+    seconds = int(configured if configured is not None else current_app.config["HOOKHUB_APPROVAL_TIMEOUT"])
+    return utcnow() + timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def expire_overdue(session: Session, limit: int = 500) -> int:
+    """Pending approvals past ``expires_at`` become ``expired`` and their deliveries ``rejected``
+    (never sent); returns how many. The caller commits."""
+    now = utcnow()
+    overdue = session.scalars(sa.select(Approval).where(
+        Approval.status == "pending", Approval.expires_at.is_not(None), Approval.expires_at <= now)
+        .limit(limit)).all()
+    expired = 0
+    for approval in overdue:
+        seconds = int((now - approval.created_at).total_seconds())
+        waited = _duration(seconds)
+        won = session.execute(sa.update(Approval).where(Approval.id == approval.id, Approval.status == "pending")
+                              .values(status="expired", decided_by="system", decided_at=now,
+                                      reason=f"no decision within {waited}")).rowcount
+        if not won:      # an admin decided meanwhile
+            continue
+        expired += 1
+        delivery = session.get(Delivery, approval.delivery_id)
+        if delivery is not None and delivery.status == "pending_approval":
+            delivery.status = "rejected"
+            delivery.last_error = f"the approval expired: no decision within {waited}"
+        audit.record(session, actor="system", action="approval.expired", workspace=approval.workspace_id,
+                     object_type="delivery", object_id=approval.delivery_id,
+                     details={"approval": approval.id, "waited_seconds": seconds})
+    return expired
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+

@@ -4,25 +4,29 @@ is taken once; viewers only read."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 
 from hub.db import get_database
 from hub.models import AuditRecord
 from hub.services.tokens import create_token
+from hub.sweeper import sweep
 from tests.delivery.conftest import all_settled, deliveries, make_route, make_source, settle
 
 
-def held(app, api, client, receiver, count: int) -> tuple[str, list[dict]]:
+def held(app, api, client, receiver, count: int, name: str = "manual", **config) -> tuple[str, list[dict]]:
     """``count`` events routed to a manual connection; returns it and its approvals (newest first)."""
-    source, inbound = make_source(api)
-    manual = api.post("/connections", json={"name": "manual target", "channel": "webhook", "approval": "manual",
-                                            "channel_config": {"url": receiver.url + "/m"}}).json["id"]
+    source, inbound = make_source(api, f"{name} source")
+    manual = api.post("/connections", json={"name": f"{name} target", "channel": "webhook", "approval": "manual",
+                                            "channel_config": {"url": receiver.url + "/m", **config}}).json["id"]
     make_route(api, source, [manual])
     for n in range(count):
         client.post(inbound, json={"n": n})
-    settle(app, lambda: len(deliveries(api)) == count and all(d["status"] == "pending_approval"
-                                                              for d in deliveries(api)))
-    items = api.get("/approvals").json["items"]
+    settle(app, lambda: len(mine := deliveries(api, connection=manual)) == count
+           and all(d["status"] == "pending_approval" for d in mine))
+    items = [a for a in api.get("/approvals").json["items"] if a["connection"] == manual]
     assert len(items) == count
     return manual, items
 
@@ -115,3 +119,35 @@ def test_the_openapi_document_describes_the_approval_routes(client):
     if "$ref" in schema:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     assert schema["required"] == ["reason"]
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_an_undecided_approval_expires_and_its_delivery_is_never_sent(app, api, client, receiver):
+    _, [approval] = held(app, api, client, receiver, 1, approval_timeout=1)
+    assert _at(approval["expires_at"]) - _at(approval["created_at"]) <= timedelta(seconds=1.1)
+    assert sweep(app, force=True)["approvals_expired"] == 0            # not yet
+    time.sleep(1.2)
+    assert sweep(app, force=True)["approvals_expired"] == 1
+    expired = api.get(f"/approvals/{approval['id']}").json
+    assert expired["status"] == "expired" and expired["decided_by"] == "system"
+    assert expired["reason"] == "no decision within 1 second" and expired["delivery_status"] == "rejected"
+    [item] = deliveries(api)
+    assert item["status"] == "rejected" and "the approval expired" in item["last_error"]
+    late = api.post(f"/approvals/{approval['id']}/approve", json={})
+    assert late.status_code == 409 and "already expired" in late.json["error"]["message"]
+    settle(app, lambda: True)
+    assert len(receiver) == 0
+    with get_database(app).session() as s:
+        [record] = s.scalars(sa.select(AuditRecord).where(AuditRecord.action == "approval.expired")).all()
+        assert record.actor == "system" and record.object_id == approval["delivery"]
+
+
+def test_approvals_expire_after_a_week_by_default_or_never_when_set_to_zero(app, api, client, receiver):
+    _, [default] = held(app, api, client, receiver, 1)
+    waits = _at(default["expires_at"]) - _at(default["created_at"])
+    assert timedelta(days=7) - timedelta(seconds=1) <= waits <= timedelta(days=7, seconds=1)
+    _, [forever] = held(app, api, client, receiver, 1, name="patient", approval_timeout=0)
+    assert forever["expires_at"] is None

@@ -20,7 +20,6 @@ from tests.delivery.conftest import (
     make_route,
     make_source,
     make_target,
-    run_worker_once,
     settle,
 )
 
@@ -93,8 +92,7 @@ def test_a_delivery_held_for_a_missing_channel_waits_for_it_instead_of_cycling(a
     source, inbound = make_source(api)
     make_route(api, source, [make_target(api, receiver.url + "/hook")])
     client.post(inbound, json={"n": 1})
-    run_worker_once(without)
-    [item] = deliveries(api)
+    [item] = settle(without, lambda: [d for d in deliveries(api) if d["last_error"]], message="the delivery held")
     assert item["status"] == "queued" and "channel is not installed" in item["last_error"]
     _age(app)
     assert sweep(without, force=True)["deliveries_requeued"] == 0

@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
-# Debian packages the suite uses: a real PostgreSQL and redis-server next to the embedded Redis.
-APT_PACKAGES := postgresql redis-server
+# Debian packages the suite uses: a real PostgreSQL and redis-server next to the embedded Redis,
+# and systemd-analyze to verify the units in deploy/.
+APT_PACKAGES := postgresql redis-server systemd
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run test lint bench clean

@@ -101,11 +101,8 @@ def _migrate() -> None:
 
 def _web_command(host: str, port: int, workers: int) -> list[str]:
     if importlib.util.find_spec("gunicorn") is not None:
-        return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--worker-class", "sync", "--graceful-timeout", "10", "--access-logfile", "-",
-                # The path without the query: inbound URLs carry their key in ?key=.
-                "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
-                "--log-level", "info", "hub.app:create_app()"]
+        return [sys.executable, "-m", "gunicorn", "-c", "python:hub.gunicorn_conf",
+                "--bind", f"{host}:{port}", "--workers", str(workers)]
     log.warning("gunicorn is not installed: using the Werkzeug development server")
     code = f"from hub.app import create_app; create_app().run(host={host!r}, port={port}, threaded=True)"
     return [sys.executable, "-c", code]

@@ -40,7 +40,7 @@ def events_tail(workspace: str, connection: str | None, lines: int, follow: bool
                 as_json: bool) -> None:
     """Print the latest events, oldest first; with -f, keep printing new ones."""
     from hub.db import get_database
-    from hub.models import Event
+    from hub.models import Event, utcnow
 
     database = get_database()
     query = sa.select(Event).where(Event.workspace_id == workspace)
@@ -53,25 +53,29 @@ def events_tail(workspace: str, connection: str | None, lines: int, follow: bool
             if event.id in seen:
                 continue
             seen[event.id] = None
-            if len(seen) > 10_000:
+            if len(seen) > 50_000:
                 seen.popitem(last=False)
             click.echo(_as_json(event) if as_json else _summary(event))
 
     with database.session() as session:
         latest = list(session.scalars(query.order_by(Event.id.desc()).limit(lines)))
         show(latest[::-1])
-        newest = max((e.received_at for e in latest), default=None)
-    if not follow:
-        return
+        if not follow:
+            return
+        # Older events the first poll looks back over were not asked for: mark them seen.
+        newest = max([e.received_at for e in latest] + [utcnow()])
+        recent = query.where(Event.received_at >= newest - LOOK_BEHIND).with_only_columns(Event.id)
+        for event_id in session.scalars(recent):
+            seen.setdefault(event_id, None)
+    click.echo("following new events (Ctrl-C stops)", err=True)   # stderr: stdout stays one event per line
     try:
         while True:
             time.sleep(interval)
             with database.session() as session:
-                since = (newest - LOOK_BEHIND) if newest else None
-                batch = query.where(Event.received_at >= since) if since else query
-                events = list(session.scalars(batch.order_by(Event.received_at, Event.id).limit(1000)))
+                batch = query.where(Event.received_at >= newest - LOOK_BEHIND)
+                events = list(session.scalars(batch.order_by(Event.received_at, Event.id).limit(20_000)))
             show(events)
-            newest = max([e.received_at for e in events] + ([newest] if newest else []), default=None)
+            newest = max([e.received_at for e in events] + [newest])
     except KeyboardInterrupt:
         pass
 

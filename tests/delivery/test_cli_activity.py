@@ -34,21 +34,31 @@ def test_tail_prints_the_latest_events_oldest_first(app, api, client, run):
 
 def test_tail_follow_prints_new_events_until_ctrl_c(app, api, client, cli_env):
     _, inbound = make_source(api)
-    client.post(inbound, json={"event_id": "before"})
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "events", "tail", "-f", "--interval", "0.1"],
+    client.post(inbound, json={"event_id": "before"})                    # not asked for: -n 0
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "events", "tail", "-f", "-n", "0", "--interval", "0.1"],
                             env={**os.environ, **cli_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: Queue[str] = Queue()
+    stderr: list[str] = []
+    following = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            stderr.append(line)
+            if "following new events" in line:
+                following.set()
+
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    threading.Thread(target=read_stderr, daemon=True).start()
 
     def next_line() -> str:
         try:
             return lines.get(timeout=20)
         except Empty:
             proc.kill()
-            raise AssertionError(f"no line from events tail -f; stderr: {proc.stderr.read()}") from None
+            raise AssertionError(f"no line from events tail -f; stderr: {stderr}") from None
 
     try:
-        assert next_line().split()[4] == "before"
+        assert following.wait(20), stderr                 # started: what comes next is new
         for n in range(3):
             client.post(inbound, json={"event_id": f"live-{n}"})
         assert [next_line().split()[4] for _ in range(3)] == ["live-0", "live-1", "live-2"]
@@ -56,8 +66,9 @@ def test_tail_follow_prints_new_events_until_ctrl_c(app, api, client, cli_env):
         assert lines.empty()
     finally:
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+        proc.wait(timeout=20)
+    time.sleep(0.2)                                      # the reader thread drains the pipe
+    assert proc.returncode == 0 and "Traceback" not in "".join(stderr), stderr
 
 
 def test_retry_by_id_and_every_dead_one_of_a_connection(app, api, client, receiver, run):

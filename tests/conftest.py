@@ -158,6 +158,15 @@ class Api:
 
 
 @pytest.fixture
+def app_on_each_database(tmp_path, redis_url, redis_client, database_url):
+    """The app on SQLite, then on PostgreSQL: a module that needs both names it its ``app``."""
+    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
+    yield app
+    app.extensions["hookhub.gateway"].cache.close()
+    get_database(app).dispose()
+
+
+@pytest.fixture
 def cli_env(settings, monkeypatch, app) -> dict[str, str]:
     """The environment under which ``hookhub`` reaches the ``app`` fixture's database and Redis
     (set in this process, and returned for a subprocess)."""

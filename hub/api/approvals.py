@@ -46,11 +46,9 @@ def service() -> ApprovalService:
 
 
 def approval_item(a: Approval) -> dict[str, Any]:
-    delivery = a.delivery
-    return {"id": a.id, "status": a.status, "delivery": a.delivery_id,
-            "connection": delivery.connection_id if delivery else None,
-            "event": delivery.event_id if delivery else None,
-            "delivery_status": delivery.status if delivery else None,
+    delivery = a.delivery    # always there: an approval is deleted with its delivery
+    return {"id": a.id, "status": a.status, "delivery": a.delivery_id, "connection": delivery.connection_id,
+            "event": delivery.event_id, "delivery_status": delivery.status,
             "decided_by": a.decided_by, "reason": a.reason,
             "created_at": iso(a.created_at), "decided_at": iso(a.decided_at) if a.decided_at else None,
             "expires_at": iso(a.expires_at) if a.expires_at else None}

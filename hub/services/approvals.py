@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from hub.delivery.dispatch import dispatch_now
 from hub.models import Approval, Delivery, utcnow
 from hub.services import audit
-from hub.services.errors import Conflict, NotFound
+from hub.services.errors import Conflict, NotFound, invalid
 
 #: Pending approvals sort before decided ones; each group newest first.
 RANK = sa.case((Approval.status == "pending", 0), else_=1)
@@ -32,7 +32,7 @@ class ApprovalService:
         if cursor:
             rank, _, last_id = cursor.partition(":")
             if rank not in ("0", "1") or not last_id:
-                raise NotFound(f"the cursor {cursor!r} is not one this list gave")
+                raise invalid({"cursor": ["not a cursor this list gave: pass the 'next' value of the previous page"]})
             query = query.where(sa.or_(RANK > int(rank), sa.and_(RANK == int(rank), Approval.id < last_id)))
         rows = list(self.session.scalars(query.order_by(RANK, Approval.id.desc()).limit(limit + 1)))
         if len(rows) <= limit:

@@ -85,9 +85,9 @@ def run_jobs(app: Flask) -> None:
     build_worker(app).work(burst=True, with_scheduler=True)
 
 
-def settle(app: Flask, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+def settle(app: Flask, predicate: Callable[[], Any], timeout: float = 15.0, message: str = "the jobs to settle") -> Any:
     """:func:`run_jobs` until ``predicate()`` is truthy (routing, then sends, then retries take a
-    few passes); returns its value, or fails the test after ``timeout`` seconds."""
+    few passes); returns its value, or fails the test after ``timeout`` seconds, naming ``message``."""
     deadline = time.monotonic() + timeout
     while True:
         run_jobs(app)
@@ -95,7 +95,7 @@ def settle(app: Flask, predicate: Callable[[], Any], timeout: float = 15.0) -> A
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"nothing settled within {timeout:g} s")
+            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
         time.sleep(0.05)
 
 

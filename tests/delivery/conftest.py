@@ -5,12 +5,11 @@ real worker (RQ, in this process, with its scheduler) until the deliveries settl
 from __future__ import annotations
 
 import ipaddress
-import time
 from typing import Any
 
 import pytest
 
-from hub.testing import receiver  # noqa: F401 - the capturing receiver fixture
+from hub.testing import receiver, settle  # noqa: F401 - the receiver fixture; settle for the tests here
 from tests.conftest import Api, make_settings
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -44,30 +43,6 @@ def make_route(api: Api, source: str, targets: list[Any], match: list | None = N
     r = api.post("/routes", json={"name": name, "source": source, "match": match or [], "targets": targets})
     assert r.status_code == 201, r.json
     return r.json["id"]
-
-
-def run_worker_once(app) -> None:
-    """One pass of a real worker: hand-off pump, scheduler (due retries), then every queued job."""
-    from hub.inbound.handoff import drain
-    from hub.worker import build_worker
-
-    while drain(app):
-        pass
-    build_worker(app).work(burst=True, with_scheduler=True)
-
-
-def settle(app, predicate, timeout: float = 15.0, message: str = "deliveries to settle") -> Any:
-    """Run the worker until ``predicate()`` is truthy (retries are scheduled, so this may take a
-    few passes); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        run_worker_once(app)
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
-        time.sleep(0.05)
 
 
 def deliveries(api: Api, **filters: str) -> list[dict[str, Any]]:

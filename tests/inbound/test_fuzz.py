@@ -21,8 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.db import get_database
-from tests.conftest import Api, build_app, make_settings
+from tests.conftest import Api
 from tests.providers.helpers import hex_hmac
 
 PUBLIC = "http://hub.test"
@@ -230,12 +229,9 @@ def signature_headers(name: str, body: bytes) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, redis_client, database_url):
+def app(app_on_each_database):
     """On SQLite and on PostgreSQL: each refuses different values (JSONB and text refuse NUL)."""
-    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
-    yield app
-    app.extensions["hookhub.gateway"].cache.close()
-    get_database(app).dispose()
+    return app_on_each_database
 
 
 @pytest.fixture(params=sorted(CONNECTIONS))
@@ -304,14 +300,12 @@ def test_inbound_route_never_answers_5xx_whatever_arrives(target, client, api, c
 # --------------------------------------------------------------------------- what the fuzzing turned up
 
 @pytest.fixture
-def generic_on_each_database(tmp_path, redis_url, redis_client, database_url):
-    """A generic connection on SQLite, then on PostgreSQL (conftest's ``database_url``)."""
-    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
+def generic_on_each_database(app):
+    """A generic connection on SQLite, then on PostgreSQL (the module's ``app``)."""
     client = app.test_client()
     api = Api(client)
     created = api.post("/connections", json={"name": "odd json", "provider": "generic"}).json
-    yield client, api, created["inbound_url"][len(PUBLIC):]
-    get_database(app).dispose()
+    return client, api, created["inbound_url"][len(PUBLIC):]
 
 
 def _strict_json(raw: bytes) -> Any:

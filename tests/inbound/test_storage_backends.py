@@ -11,15 +11,12 @@ import sqlalchemy as sa
 
 from hub.db import get_database
 from hub.models import Event, Failure, utcnow
-from tests.conftest import Api, build_app, make_settings
+from tests.conftest import Api
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, redis_client, database_url):
-    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
-    yield app
-    app.extensions["hookhub.gateway"].cache.close()
-    get_database(app).dispose()
+def app(app_on_each_database):
+    return app_on_each_database
 
 
 @pytest.fixture

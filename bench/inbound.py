@@ -140,7 +140,7 @@ def main() -> None:
         env.update(HOOKHUB_INSTANCE_PATH=str(instance), HOOKHUB_BOOTSTRAP_TOKEN="bench-token",
                    HOOKHUB_LOG_LEVEL="WARNING", HOOKHUB_FAILURES_PER_MINUTE="100")
         sys.path.insert(0, str(ROOT))
-        from hub.embedded_redis import EmbeddedRedis
+        from hub.storage.embedded_redis import EmbeddedRedis
 
         redis_server = EmbeddedRedis(str(instance))
         env["HOOKHUB_REDIS_URL"] = redis_server.start()

@@ -111,7 +111,7 @@ class Bench:
         subprocess.run([str(BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
         os.environ.update(self.env)
         sys.path.insert(0, str(ROOT))
-        from hub.app import create_app
+        from hub.web.app import create_app
 
         self.app = create_app()
         self.client = self.app.test_client()
@@ -121,7 +121,7 @@ class Bench:
     # --------------------------------------------------------------------- helpers
 
     def redis_client(self):
-        from hub.queue import get_redis
+        from hub.storage.redis import get_redis
 
         return get_redis(self.app)
 
@@ -144,7 +144,7 @@ class Bench:
 
     def start_worker(self) -> float:
         """Start ``hookhub worker``; returns the monotonic time of its first heartbeat."""
-        from hub.sweeper import ALIVE_KEY
+        from hub.worker.sweeper import ALIVE_KEY
 
         client = self.redis_client()
         client.delete(*client.keys(ALIVE_KEY.format("*")) or ["-"])
@@ -164,8 +164,8 @@ class Bench:
         """(received_at, delivered_at) of delivered deliveries, as Unix seconds."""
         import sqlalchemy as sa
 
-        from hub.db import get_database
-        from hub.models import Delivery, Event
+        from hub.storage.db import get_database
+        from hub.storage.models import Delivery, Event
 
         with get_database(self.app).session() as s:
             rows = s.execute(sa.select(Event.received_at, Delivery.delivered_at).join(
@@ -176,8 +176,8 @@ class Bench:
     def newest_delivery_id(self) -> str:
         import sqlalchemy as sa
 
-        from hub.db import get_database
-        from hub.models import Delivery
+        from hub.storage.db import get_database
+        from hub.storage.models import Delivery
 
         with get_database(self.app).session() as s:
             return s.scalar(sa.select(sa.func.max(Delivery.id))) or ""
@@ -187,7 +187,7 @@ class Bench:
     def bare_rq(self, jobs: int) -> float:
         from rq.registry import StartedJobRegistry
 
-        from hub.queue import get_queue
+        from hub.storage.queue import get_queue
 
         queue = get_queue("deliver", self.app)
         queue.enqueue_many([queue.prepare_data("os.getpid", result_ttl=0) for _ in range(jobs)])

@@ -16,11 +16,11 @@ import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
 
-from hub.app import bootstrap, create_app
-from hub.config import TestConfig
-from hub.db import get_database
-from hub.embedded_redis import EmbeddedRedis
-from hub.migrate import upgrade
+from hub.storage.config import TestConfig
+from hub.storage.db import get_database
+from hub.storage.embedded_redis import EmbeddedRedis
+from hub.storage.schema import upgrade
+from hub.web.app import bootstrap, create_app
 
 ADMIN_TOKEN = "hkh_test-admin-token"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -182,7 +182,7 @@ def run(cli_env):
     """``run("connections", "list")``: the hookhub CLI in-process against the ``app`` fixture's storage."""
     from click.testing import CliRunner
 
-    from hub.cli import build_cli
+    from hub.cli.main import build_cli
 
     runner = CliRunner()
 
@@ -220,7 +220,7 @@ def run_jobs(app) -> None:
     """What a worker does, synchronously: hand accepted events to the routing queue, then run every
     queued job (routing, deliveries) until the queues are empty."""
     from hub.inbound.handoff import drain
-    from hub.worker import build_worker
+    from hub.worker.runner import build_worker
 
     while drain(app):
         pass

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from hub.db import get_database
 from hub.services.tokens import create_token
+from hub.storage.db import get_database
 
 SECRET = "It's a Secret to Everybody"
 

@@ -2,8 +2,8 @@
 
 import sqlalchemy as sa
 
-from hub.db import get_database
 from hub.services.tokens import create_token
+from hub.storage.db import get_database
 
 GITHUB = {"name": "gh-repo", "provider": "hmac", "provider_config": {"preset": "github"},
           "secrets": {"secret": "It's a Secret to Everybody"}}
@@ -214,7 +214,7 @@ def test_readiness_names_what_is_down(tmp_path, redis_url):
 
 
 def test_readiness_says_when_the_schema_is_behind(tmp_path, redis_url, redis_client):
-    from hub.app import create_app
+    from hub.web.app import create_app
     from tests.conftest import make_settings
 
     app = create_app(make_settings(tmp_path, redis_url))          # no `hookhub db upgrade` yet
@@ -233,10 +233,10 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(client):
 
 
 def _view(app, cid):
-    from hub.models import Connection
-    from hub.plugin_host import get_host
+    from hub.runtime.plugin_host import get_host
     from hub.services.connections import ConnectionService
-    from hub.vault import get_vault
+    from hub.storage.models import Connection
+    from hub.storage.vault import get_vault
 
     with get_database(app).session() as s:
         svc = ConnectionService(s, get_host(app), get_vault(app), public_url="http://hub.test")

@@ -9,7 +9,7 @@ import pytest
 import hub.plugin as plugin_api
 
 ROOT = Path(__file__).resolve().parent.parent
-WEB_MODULES = ("flask_smorest", "hub.api", "hub.inbound.routes", "hub.console")
+WEB_MODULES = ("flask_smorest", "hub.web.api", "hub.web.hook_endpoint", "hub.console")
 
 
 def imports_of(path: Path) -> list[str]:

@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
-from hub.app import create_app
-from hub.config import Config, ConfigError, TestConfig, normalise_database_url, resolve
+from hub.storage.config import Config, ConfigError, TestConfig, normalise_database_url, resolve
+from hub.web.app import create_app
 
 
 def test_defaults_without_environment(tmp_path, monkeypatch):
@@ -84,7 +84,7 @@ def test_create_app_reads_environment(tmp_path, monkeypatch, redis_url):
 def test_every_setting_is_documented():
     from pathlib import Path
 
-    from hub.config import Config
+    from hub.storage.config import Config
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     missing = [name for name in dir(Config) if name.startswith("HOOKHUB_") and f"`{name}`" not in doc]

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from hub.db import Database
-from hub.worker import _warn_if_pool_too_small
+from hub.storage.db import Database
+from hub.worker.runner import _warn_if_pool_too_small
 from tests.conftest import fresh_postgres_database
 
 
@@ -50,6 +50,6 @@ def test_a_worker_warns_when_its_threads_could_outnumber_its_connections(caplog,
     app = Flask("pool-check")
     app.config.update(HOOKHUB_DATABASE_URL=url, HOOKHUB_WORKER_CONCURRENCY=32,
                       HOOKHUB_DATABASE_CONNECTIONS=connections)
-    with caplog.at_level(logging.WARNING, logger="hub.worker"):
+    with caplog.at_level(logging.WARNING, logger="hub.worker.runner"):
         _warn_if_pool_too_small(app)
     assert any("HOOKHUB_DATABASE_CONNECTIONS" in r.getMessage() for r in caplog.records) is warned

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import Config
+from hub.storage.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -46,7 +46,7 @@ def test_a_wheel_install_migrates_a_fresh_database(installed_wheel, tmp_path):
     check = subprocess.run([sys.executable, "-c", "import hub; print(hub.__file__)"], capture_output=True,
                            text=True, env=env, cwd=tmp_path, timeout=60)
     assert check.stdout.startswith(str(installed_wheel)), check   # the wheel's copy, not the checkout
-    upgrade = subprocess.run([sys.executable, "-m", "hub.cli", "db", "upgrade"], capture_output=True, text=True,
+    upgrade = subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], capture_output=True, text=True,
                              env=env, cwd=tmp_path, timeout=120)
     assert upgrade.returncode == 0 and "database at head" in upgrade.stdout, upgrade.stderr[-2000:]
 

@@ -2,9 +2,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from hub.db import Database
-from hub.migrate import pending, upgrade
-from hub.models import Base
+from hub.storage.db import Database
+from hub.storage.models import Base
+from hub.storage.schema import pending, upgrade
 
 TABLES = {"workspaces", "api_tokens", "connections", "routes", "events", "deliveries", "delivery_attempts",
           "approvals", "audit_records", "failures"}

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from hub.plugin import Channel, PluginError, Provider, ProviderRegistry
-from hub.plugin_host import PluginHost, build_host
+from hub.runtime.plugin_host import PluginHost, build_host
 
 BUILTINS = {"provider_generic"}
 
@@ -189,7 +189,7 @@ def hub_register_blueprints(register):
 def test_plugins_add_cli_commands_and_blueprints(third_party, settings):
     from click.testing import CliRunner
 
-    from hub.cli import build_cli
+    from hub.cli.main import build_cli
     from tests.conftest import build_app
 
     third_party(EXTENDER, entry_name="extender", module="hookhub_extender_plugin", dist="hookhub-extender")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub.cli import build_cli
+from hub.cli.main import build_cli
 
 
 def new(*args: str):
@@ -51,7 +51,7 @@ def test_the_plugins_import_only_the_public_api(installed):
 
 def test_the_installed_plugins_are_discovered_through_their_entry_points(installed):
     _, site = installed
-    listed = subprocess.run([sys.executable, "-m", "hub.cli", "plugins", "list"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "hub", "plugins", "list"], capture_output=True, text=True,
                             env=clean_env(PYTHONPATH=str(site)), timeout=120)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from hub.templating import MAX_DEPTH, MAX_LEAVES, CompiledTemplate, TemplateError, compile_template
-from hub.templating import budget as budget_module
+from hub.core.templating import MAX_DEPTH, MAX_LEAVES, CompiledTemplate, TemplateError, compile_template
+from hub.core.templating import budget as budget_module
 
 ENVELOPE = {
     "id": "evt_1", "workspace": "default", "connection": "crm-deals", "provider": "hmac",

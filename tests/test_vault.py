@@ -4,8 +4,8 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from hub.config import ConfigError
-from hub.vault import Vault, load_keys
+from hub.storage.config import ConfigError
+from hub.storage.vault import Vault, load_keys
 
 
 def test_round_trip_and_json():

@@ -8,13 +8,13 @@ import sqlalchemy as sa
 from rq import Queue
 from rq.job import Job
 
-from hub.db import get_database
 from hub.inbound.handoff import drain
-from hub.models import Event
 from hub.plugin import hookimpl
-from hub.plugin_host import get_host
-from hub.sweeper import ALIVE_KEY, sweep
-from hub.worker import JobIdFilter
+from hub.runtime.plugin_host import get_host
+from hub.storage.db import get_database
+from hub.storage.models import Event
+from hub.worker.runner import JobIdFilter
+from hub.worker.sweeper import ALIVE_KEY, sweep
 from tests.conftest import run_jobs
 
 
@@ -57,7 +57,7 @@ def test_worker_routes_events_and_calls_the_hook_once(app, client, inbound_url, 
 def test_route_job_is_idempotent(app, client, inbound_url, observer, redis_client):
     event_id = client.post(inbound_url, json={"event_id": "once"}).json["id"]
     run_jobs(app)
-    from hub.jobs import enqueue_routing, new_route_job_id
+    from hub.delivery.routing import enqueue_routing, new_route_job_id
 
     enqueue_routing([event_id], new_route_job_id(), app)   # a second job for the same event, as a sweeper might make
     run_jobs(app)
@@ -125,7 +125,7 @@ def route_job_of(app, event_id):
 def _age_events(app):
     import sqlalchemy as sa
 
-    from hub.models import utcnow
+    from hub.core.times import utcnow
 
     with get_database(app).session() as s:
         s.execute(sa.update(Event).values(received_at=utcnow().replace(year=2020),
@@ -170,7 +170,7 @@ def test_a_busy_worker_leaves_waiting_jobs_in_their_queue(app, redis_client):
     import threading
     import time
 
-    from hub.worker import build_worker
+    from hub.worker.runner import build_worker
 
     queue = Queue("maintenance", connection=redis_client)
     for _ in range(5):
@@ -194,7 +194,7 @@ def test_a_busy_worker_leaves_waiting_jobs_in_their_queue(app, redis_client):
 
 def test_events_are_routed_in_batches_and_deliveries_sent_in_batches(app, client, api, redis_client):
     from hub.inbound.handoff import ROUTE_BATCH
-    from hub.models import Delivery
+    from hub.storage.models import Delivery
 
     target = api.post("/connections", json={"name": "batch target", "channel": "webhook",
                                             "channel_config": {"url": "https://example.com/hook"},

@@ -14,14 +14,17 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from hub.delivery import health, pacing
+from hub.core.statuses import DeliveryStatus
+from hub.core.times import utcnow
+from hub.delivery import endpoint_health as health
+from hub.delivery import pacing
 from hub.delivery.dispatch import assign_job, enqueue
 from hub.delivery.signing import sign_headers
-from hub.models import Connection, Delivery, DeliveryAttempt, utcnow
-from hub.outbound.http import SendError
-from hub.outbound.ssrf import SSRFBlocked
+from hub.outbound.errors import SendError, SSRFBlocked
+from hub.outbound.transport import get_sender
 from hub.plugin import Channel, ConnectionView, DeliveryView, HttpRequest, HttpResponse, OutboundMessage, SendResult
-from hub.plugin_host import get_host
+from hub.runtime.plugin_host import get_host
+from hub.storage.models import Connection, Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
 EXCERPT_BYTES = 4096
@@ -62,8 +65,6 @@ def build_request(channel: Channel, message: OutboundMessage, view: ConnectionVi
 
 def send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view: ConnectionView) -> Attempt:
     """The core's HTTP send and the channel's verdict, as an Attempt; never raises."""
-    from hub.delivery.sender import get_sender
-
     timeout = float(view.channel_config.get("timeout") or app.config["HOOKHUB_OUTBOUND_TIMEOUT"])
     started = time.monotonic()
     try:
@@ -103,20 +104,20 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
     delivery.last_error = None if result.ok else result.detail
     delivery.next_attempt_at = None
     if result.ok:
-        delivery.status = "delivered"
+        delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
         health.record_success(session, conn)
     elif result.outcome == "retry" and _attempts_in_cycle(delivery) <= len(_schedule(app, conn)):
         delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
         reschedule(delivery, delay, after, app)
         if attempt.endpoint:
-            health.record_failure(session, conn, result.detail)
+            health.record_failure(app, session, conn, result.detail)
     else:
-        delivery.status = "dead" if result.outcome == "retry" else "failed"
+        delivery.status = DeliveryStatus.DEAD if result.outcome == "retry" else DeliveryStatus.FAILED
         if attempt.endpoint:
-            health.record_failure(session, conn, result.detail)
+            health.record_failure(app, session, conn, result.detail)
     if result.disable_connection:
-        health.disable(session, conn, result.detail)
+        health.disable(app, session, conn, result.detail)
     if result.flag:
         conn.flag = result.flag
     if result.cooldown:
@@ -128,7 +129,7 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
 
 def reschedule(delivery: Delivery, wait: float, after: AfterCommit, app: Flask, why: str = "") -> None:
     """Queue ``delivery`` again in ``wait`` seconds (its job is enqueued after the commit)."""
-    delivery.status = "queued"
+    delivery.status = DeliveryStatus.QUEUED
     delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
     job_id = assign_job(delivery, f"-{why}" if why else "")
     at = delivery.next_attempt_at

@@ -15,8 +15,12 @@ from flask import Flask
 from rq import Queue
 from sqlalchemy.orm import Session
 
-from hub.models import Delivery
-from hub.queue import get_queue
+from hub.core.statuses import DeliveryStatus
+from hub.delivery.approval import gate
+from hub.runtime.views import ViewCache
+from hub.storage.models import Delivery
+from hub.storage.queue import get_queue
+from hub.storage.vault import get_vault
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +80,13 @@ def _job(queue: Queue, delivery_ids: list[str], job_id: str) -> Any:
 
 def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
     """Deliveries just created by routing or replay: through the approval gate, then dispatched."""
-    from hub.delivery.approval import gate
-    from hub.plugin_host import get_host
-    from hub.services.connections import ConnectionService
-    from hub.vault import get_vault
-
     deliveries = list(deliveries)
-    gate(session, deliveries, ConnectionService(session, get_host(app), get_vault(app), public_url="").view)
-    return dispatch_now(app, session, [d for d in deliveries if d.status == "queued"])
+    gate(app, session, deliveries, ViewCache(get_vault(app)))
+    return dispatch_now(app, session, [d for d in deliveries if d.status == DeliveryStatus.QUEUED])
 
 
 def resume_connection(app: Flask, session: Session, connection_id: str) -> int:
     """Dispatch the queued deliveries of a connection that was just re-activated."""
     held = session.scalars(sa.select(Delivery).where(
-        Delivery.connection_id == connection_id, Delivery.status == "queued")).all()
+        Delivery.connection_id == connection_id, Delivery.status == DeliveryStatus.QUEUED)).all()
     return dispatch_now(app, session, held)

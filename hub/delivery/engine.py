@@ -17,28 +17,21 @@ from flask import Flask, current_app
 from rq import get_current_job
 from sqlalchemy.orm import Session
 
-from hub import db
+from hub.core.errors import HookhubError
+from hub.core.statuses import ACTIVE_DELIVERY, DeliveryStatus
+from hub.core.times import utcnow
 from hub.delivery import pacing
 from hub.delivery.attempt import AfterCommit, Attempt, build_request, record, reschedule, send_and_interpret
 from hub.delivery.render import RenderError, render_body
-from hub.models import Connection, Delivery, Event, utcnow
-from hub.plugin import (
-    Channel,
-    ConnectionView,
-    DeliveryView,
-    EventView,
-    HookhubError,
-    HttpRequest,
-    OutboundMessage,
-    SendResult,
-    Veto,
-)
-from hub.plugin_host import get_host
-from hub.queue import WORKING_FOR, current_job_id
-from hub.services.connections import ConnectionService
+from hub.plugin import Channel, ConnectionView, DeliveryView, EventView, HttpRequest, OutboundMessage, SendResult, Veto
+from hub.runtime.plugin_host import get_host
+from hub.runtime.views import ViewCache
+from hub.storage import db
+from hub.storage.models import Connection, Delivery, Event
+from hub.storage.queue import WORKING_FOR, current_job_id
+from hub.storage.vault import get_vault
 
 log = logging.getLogger(__name__)
-ACTIVE = ("queued", "sending")
 RECORD_EVERY = 0.02      # seconds: outcomes that arrive together are written in one transaction
 _pool_lock = threading.Lock()
 
@@ -69,12 +62,12 @@ def deliver_many(delivery_ids: list[str]) -> str:
         Connection.id.in_({d.connection_id for d in deliveries})))}
     events = {e.id: e for e in session.scalars(sa.select(Event).where(
         Event.id.in_({d.event_id for d in deliveries if d.event_id})))}
-    # End the read here: each transaction holds SQLite's write lock (see hub.db), so none may span
+    # End the read here: each transaction holds SQLite's write lock (see hub.storage.db), so none may span
     # Redis round trips, templates, plugins or the sends.
     session.commit()
     outcomes: Counter[str] = Counter({"skipped (superseded by a newer job)": superseded} if superseded else {})
     after: AfterCommit = []
-    views: dict[str, ConnectionView] = {}
+    views = ViewCache(get_vault(app))      # secrets decrypted once per connection and batch
     sends: list[Send] = []
     for delivery in deliveries:
         prepared = _prepare(app, session, delivery, conns.get(delivery.connection_id),
@@ -84,7 +77,7 @@ def deliver_many(delivery_ids: list[str]) -> str:
         else:
             outcomes[prepared] += 1
     for send in sends:
-        send.delivery.status = "sending"
+        send.delivery.status = DeliveryStatus.SENDING
         send.delivery.attempt_count += 1
     _commit(session, after)
     outcomes.update(_send_all(app, session, sends))
@@ -92,14 +85,14 @@ def deliver_many(delivery_ids: list[str]) -> str:
 
 
 def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection | None, event: Event | None,
-             views: dict[str, ConnectionView], after: AfterCommit) -> Send | str:
+             views: ViewCache, after: AfterCommit) -> Send | str:
     """Everything before the send; returns the Send, or what happened instead (in ``session``)."""
-    if delivery.status not in ACTIVE:
+    if delivery.status not in ACTIVE_DELIVERY:
         return f"skipped ({delivery.status})"
     host = get_host()
     if conn is None or not conn.active or conn.channel not in host.channels:
         # Held: re-activating the connection dispatches its queued deliveries again.
-        delivery.status = "queued"
+        delivery.status = DeliveryStatus.QUEUED
         delivery.last_error = "the target connection is inactive or its channel is not installed"
         return "held"
     early = (delivery.next_attempt_at - utcnow()).total_seconds() if delivery.next_attempt_at else 0.0
@@ -111,9 +104,7 @@ def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection 
     if wait_for:
         reschedule(delivery, wait_for, after, app, "paced")
         return "paced"
-    if conn.id not in views:   # secrets decrypted once per connection and batch
-        views[conn.id] = ConnectionService(session, host, _vault(), public_url="").view(conn)
-    view = views[conn.id]
+    view = views(conn)
     prepared = _render_and_build(app, session, delivery, conn, event, channel, view, after)
     if not isinstance(prepared, Send):
         pacing.release(app, conn)
@@ -137,7 +128,7 @@ def _render_and_build(app: Flask, session: Session, delivery: Delivery, conn: Co
                          attempt=delivery.attempt_count + 1)
     vetoes = [v for v in get_host().hook.hub_before_delivery(delivery=dview) if isinstance(v, Veto)]
     if vetoes:
-        delivery.status = "rejected"
+        delivery.status = DeliveryStatus.REJECTED
         delivery.last_error = "vetoed: " + "; ".join(v.reason for v in vetoes)
         return "rejected"
     message = OutboundMessage(body=dview.body, delivery_id=delivery.id, webhook_id=delivery.webhook_id,
@@ -208,8 +199,3 @@ def send_pool(app: Flask) -> ThreadPoolExecutor:
                 pool = app.extensions["hookhub.send_pool"] = ThreadPoolExecutor(size, thread_name_prefix="hookhub-send")
     return pool
 
-
-def _vault():
-    from hub.vault import get_vault
-
-    return get_vault()

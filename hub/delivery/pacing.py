@@ -9,10 +9,10 @@ import random
 import redis
 from flask import Flask
 
-from hub.models import Connection
 from hub.plugin import Channel
-from hub.queue import get_redis, get_redis_url
-from hub.ratelimit import RateLimiter
+from hub.storage.models import Connection
+from hub.storage.ratelimit import RateLimiter
+from hub.storage.redis import get_redis, get_redis_url
 
 log = logging.getLogger(__name__)
 COOLDOWN_KEY = "hookhub:cooldown:{}"

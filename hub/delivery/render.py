@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from hub.models import Delivery
+from hub.core.templating import CompiledTemplate, TemplateError, compile_template, template_context
 from hub.plugin import Channel, ConnectionView
-from hub.templating import CompiledTemplate, TemplateError, compile_template
+from hub.storage.models import Delivery
 
 
 class RenderError(Exception):
@@ -20,13 +20,6 @@ class RenderError(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-def template_context(envelope: Mapping[str, Any]) -> dict[str, Any]:
-    """What a template sees: the envelope's keys (``payload``, ``text``, …) and ``event`` for all of it."""
-    context = dict(envelope)
-    context["event"] = dict(envelope)
-    return context
 
 
 @lru_cache(maxsize=512)

@@ -1,9 +1,10 @@
 """Per-process cache of what the inbound path needs of a connection (decrypted once, not per request).
 
-Every connection change publishes on a Redis channel after its commit; a listener thread in each
-web process clears the cache when a message arrives. While the listener is not subscribed (Redis
-down, reconnecting) the cache is bypassed and the database read every time, so a reset key stops
-working at once in every web process without a Redis round trip per request."""
+Every connection change is announced on a Redis channel after its commit (``hub.runtime.changes``);
+a listener thread in each web process clears the cache when a message arrives. While the listener
+is not subscribed (Redis down, reconnecting) the cache is bypassed and the database read every
+time, so a reset key stops working at once in every web process without a Redis round trip per
+request."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ import redis
 
 from hub.inbound.envelope import FieldMap
 from hub.plugin import ConnectionView, Provider
+from hub.runtime.changes import CHANNEL
 
 log = logging.getLogger(__name__)
-CHANNEL = "hookhub:connections:changed"
 TTL = 30.0
 NEGATIVE_TTL = 5.0
 MAX_ENTRIES = 10_000
@@ -124,10 +125,3 @@ class ConnectionCache:
                         pubsub.close()
             self._closed.wait(1.0)
 
-
-def bump_epoch(redis_client: redis.Redis) -> None:
-    """Tell every web process to drop its cached connections."""
-    try:
-        redis_client.publish(CHANNEL, "changed")
-    except redis.RedisError as exc:  # the caches expire by TTL anyway
-        log.warning("could not publish a connection change: %s", exc)

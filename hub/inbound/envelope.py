@@ -10,17 +10,13 @@ from typing import Any
 
 from dateutil import parser as dateparser
 
-from hub.paths import MISSING, compile_path
-from hub.payloads import storable
+from hub.core.paths import MISSING, compile_path
+from hub.core.payloads import storable
+from hub.core.times import iso
 from hub.plugin import InboundRequest, ParsedEvent
 
 REDACTED_HEADERS = frozenset({"authorization", "cookie", "x-hookhub-key", "proxy-authorization"})
 MAX_EVENT_ID = 255
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{dt.microsecond // 1000:03d}Z" if dt.microsecond else "Z")
 
 
 def normalise_timestamp(value: Any) -> str | None:

@@ -15,26 +15,30 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
-from hub.db import Database
-from hub.fastsql import FastStatement
-from hub.ids import new_id
-from hub.inbound.cache import ConnectionCache, ConnectionRuntime
-from hub.inbound.envelope import FieldMap, build_envelope
-from hub.models import Connection, Event
-from hub.plugin import (
+from hub.core.errors import (
     HookhubError,
-    InboundRequest,
     InvalidPayload,
-    ParsedEvent,
+    NotFound,
     PluginError,
-    PluginResponse,
     RateLimited,
     SignatureInvalid,
+    Unauthorized,
+    Unavailable,
 )
-from hub.plugin_host import PluginHost
-from hub.services.connections import DEFAULT_FIELD_MAP, ConnectionService
-from hub.services.errors import NotFound, Unauthorized, Unavailable
-from hub.vault import Vault
+from hub.core.field_map import DEFAULT_FIELD_MAP
+from hub.core.ids import new_id
+from hub.core.statuses import EventStatus
+from hub.core.times import utcnow
+from hub.inbound.cache import ConnectionCache, ConnectionRuntime
+from hub.inbound.envelope import FieldMap, build_envelope
+from hub.inbound.failures import FailureRecorder
+from hub.plugin import InboundRequest, ParsedEvent, PluginResponse
+from hub.runtime.plugin_host import PluginHost
+from hub.runtime.views import SecretStore, connection_view
+from hub.storage.db import Database
+from hub.storage.fastsql import FastStatement
+from hub.storage.models import Connection, Event
+from hub.storage.vault import Vault
 
 log = logging.getLogger(__name__)
 CONNECTION_ID = re.compile(r"con_[0-9A-Za-z]{1,36}")   # what new_id makes, with room; never NUL or spaces
@@ -75,12 +79,12 @@ class Gateway:
     def __init__(self, *, database: Database, redis_client: Any, host: PluginHost, vault: Vault,
                  config: dict[str, Any], rate_limiter: Any = None) -> None:
         self.db = database
-        self._redis = redis_client          # a callable returning the client (lazy)
         self.host = host
         self.vault = vault
         self.config = config
         self.rate_limiter = rate_limiter    # a callable returning a RateLimiter (lazy), or None
-        self.cache = ConnectionCache(self._load, redis_client)
+        self.cache = ConnectionCache(self._load, redis_client)   # redis_client: a callable (lazy)
+        self.failures = FailureRecorder(database, redis_client, config)
         self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
 
     # ------------------------------------------------------------------ lookup
@@ -110,19 +114,19 @@ class Gateway:
             conn = session.get(Connection, connection_id)
             if conn is None or not conn.provider:
                 return None
-            svc = ConnectionService(session, self.host, self.vault, public_url="")
-            view = svc.view(conn)
+            store = SecretStore.of(self.vault, conn)
             provider = self.host.providers.get(conn.provider) if conn.provider in self.host.providers else None
             config = conn.provider_config or {}
             return ConnectionRuntime(
                 id=conn.id, workspace=conn.workspace_id, name=conn.name, provider_name=conn.provider,
-                provider=provider, active=conn.active, key_hash=conn.api_key_hash, view=view,
+                provider=provider, active=conn.active, key_hash=conn.api_key_hash,
+                view=connection_view(conn, self.vault, store),
                 field_map=FieldMap({**DEFAULT_FIELD_MAP, **(conn.field_map or {})}),
                 default_channel=conn.default_channel,
                 max_body=int(_setting(config, "max_body_bytes", self.config["HOOKHUB_MAX_BODY_BYTES"])),
                 dedupe_window=int(_setting(config, "dedupe_window", self.config["HOOKHUB_DEDUPE_WINDOW"])),
                 rate_limit=config.get("rate_limit") or self.config.get("HOOKHUB_INBOUND_RATE_LIMIT"),
-                valid_until=svc.earliest_rotation_expiry(conn))
+                valid_until=store.next_expiry(utcnow()))
 
     # ------------------------------------------------------------------ the pipeline
 
@@ -175,7 +179,8 @@ class Gateway:
                                   field_map=rt.field_map, parsed=parsed, request=request)
         event_id = envelope["event_id"]
         row = dict(id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
-                   event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None, status="accepted",
+                   event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None,
+                   status=EventStatus.ACCEPTED,
                    envelope=envelope, raw_body=request.body,
                    content_type=_column_text(request.headers.get("Content-Type"), 255),
                    remote_addr=request.remote_addr, received_at=request.received_at)
@@ -221,7 +226,7 @@ class Gateway:
         event_id inside the window. The unique (connection, dedupe_key) index decides, so two
         processes can never accept the same event twice, and a new event costs no extra lookup.
         The routing job is not enqueued here: the worker's hand-off pump reads the events table."""
-        # Compiled once, run on this thread's raw connection (hub.fastsql): SQLAlchemy's execution
+        # Compiled once, run on this thread's raw connection (hub.storage.fastsql): SQLAlchemy's execution
         # machinery cost more per request than the write. A duplicate is a no-op insert
         # (ON CONFLICT DO NOTHING), not an error.
         insert, holder_of, release = self._statements()

@@ -13,9 +13,12 @@ import redis
 import sqlalchemy as sa
 from flask import Flask
 
-from hub.db import get_database
-from hub.models import Event, utcnow
-from hub.queue import get_queue
+from hub.core.statuses import EventStatus
+from hub.core.times import utcnow
+from hub.delivery.routing import new_route_job_id, route_job_spec
+from hub.storage.db import get_database
+from hub.storage.models import Event
+from hub.storage.queue import get_queue
 
 log = logging.getLogger(__name__)
 BATCH = 200              # events claimed per pass
@@ -26,14 +29,12 @@ IDLE_POLL = 0.05          # seconds between looks at an empty outbox: the latenc
 def drain(app: Flask) -> int:
     """Claim up to BATCH waiting events, ROUTE_BATCH to a routing job, and enqueue those jobs in
     one round trip; returns how many events."""
-    from hub.jobs import new_route_job_id, route_job_spec
-
     database = get_database(app)
     batches: list[tuple[str, list[str]]] = []
     with database.engine.begin() as connection:
         for _ in range(BATCH // ROUTE_BATCH):
             job_id = new_route_job_id()
-            waiting = (sa.select(Event.id).where(Event.status == "accepted", Event.enqueued_at.is_(None))
+            waiting = (sa.select(Event.id).where(Event.status == EventStatus.ACCEPTED, Event.enqueued_at.is_(None))
                        .order_by(Event.received_at).limit(ROUTE_BATCH))
             ids = list(connection.scalars(sa.update(Event).where(Event.id.in_(waiting), Event.enqueued_at.is_(None))
                                           .values(enqueued_at=utcnow(), route_job=job_id).returning(Event.id)))

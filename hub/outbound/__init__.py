@@ -1,1 +1,2 @@
-"""Outbound HTTP: the SSRF address policy and the sender every channel's requests go through."""
+"""The outbound HTTP transport: one SSRF-checked, time-bounded sender per process, mTLS client
+certificates, and network failures as plain-words errors."""

@@ -2,7 +2,7 @@
 
 Channel URLs are typed in by users, so a webhook could be pointed at the hub's own network
 (Redis, the database, a cloud metadata service). Every address a host resolves to is judged
-here, at connect time, by :class:`hub.outbound.http.Sender`'s connections; the admin opens
+here, at connect time, by :class:`hub.outbound.transport.Sender`'s connections; the admin opens
 exceptions with ``HOOKHUB_ALLOW_PRIVATE_NETWORKS``.
 """
 
@@ -12,6 +12,8 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from hub.outbound.errors import SendError, SSRFBlocked
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -43,18 +45,6 @@ _NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
 # IPv6 forms that carry an IPv4 address in their low 32 bits (RFC 6052 NAT64, RFC 4291 compatible).
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-
-class SSRFBlocked(Exception):
-    """An outbound request was refused because of the address it would reach.
-
-    ``reason`` says why in plain words (shown to the admin); ``address`` is the refused IP,
-    or ``None`` when the refusal is not about one address."""
-
-    def __init__(self, reason: str, address: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.address = address
 
 
 def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, str] | None:
@@ -135,9 +125,6 @@ class AddressPolicy:
         Every address is checked: if any one is blocked the host is refused, because which of
         them a client connects to is not ours to choose (and DNS answers can be mixed on purpose).
         A DNS failure raises ``SendError(kind="dns")``."""
-        # Imported here: http.py builds on this module, and SendError belongs with the sender.
-        from hub.outbound.http import SendError
-
         try:
             infos = self._resolver(host, port, 0, socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:

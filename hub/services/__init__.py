@@ -1,2 +1,2 @@
-"""Services: the hub's operations, called by the API, the console, the CLI and the jobs.
-They use storage and the queue and never import the web layer."""
+"""Admin operations on connections, routes, deliveries, approvals and tokens, called by the API,
+the console and the CLI alike."""

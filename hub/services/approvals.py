@@ -8,13 +8,15 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, selectinload
 
+from hub.core.errors import Conflict, NotFound, invalid
+from hub.core.statuses import APPROVAL, ApprovalStatus, DeliveryStatus
+from hub.core.times import utcnow
 from hub.delivery.dispatch import dispatch_now
-from hub.models import Approval, Delivery, utcnow
-from hub.services import audit
-from hub.services.errors import Conflict, NotFound, invalid
+from hub.storage import audit
+from hub.storage.models import Approval, Delivery
 
 #: Pending approvals sort before decided ones; each group newest first.
-RANK = sa.case((Approval.status == "pending", 0), else_=1)
+RANK = sa.case((Approval.status == ApprovalStatus.PENDING, 0), else_=1)
 
 
 class ApprovalService:
@@ -38,7 +40,7 @@ class ApprovalService:
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]
-        return rows[:limit], f"{0 if last.status == 'pending' else 1}:{last.id}"
+        return rows[:limit], f"{0 if last.status == ApprovalStatus.PENDING else 1}:{last.id}"
 
     def get(self, workspace: str, approval_id: str) -> Approval:
         approval = self.session.get(Approval, approval_id)
@@ -48,26 +50,26 @@ class ApprovalService:
 
     def approve(self, approval: Approval, reason: str | None) -> Approval:
         """Release the delivery to the queue: it is sent like any other, with its retries."""
-        delivery = self._decide(approval, "approved", reason)
-        if delivery.status == "pending_approval":
-            delivery.status = "queued"
+        delivery = self._decide(approval, ApprovalStatus.APPROVED, reason)
+        if delivery.status == DeliveryStatus.PENDING_APPROVAL:
+            delivery.status = DeliveryStatus.QUEUED
             dispatch_now(self.app, self.session, [delivery])     # commits, then enqueues
         else:
             self.session.commit()
         return approval
 
     def reject(self, approval: Approval, reason: str) -> Approval:
-        delivery = self._decide(approval, "rejected", reason)
-        if delivery.status == "pending_approval":
-            delivery.status = "rejected"
+        delivery = self._decide(approval, ApprovalStatus.REJECTED, reason)
+        if delivery.status == DeliveryStatus.PENDING_APPROVAL:
+            delivery.status = DeliveryStatus.REJECTED
             delivery.last_error = f"rejected by {self.actor}: {reason}"
         self.session.commit()
         return approval
 
-    def _decide(self, approval: Approval, status: str, reason: str | None) -> Delivery:
+    def _decide(self, approval: Approval, status: ApprovalStatus, reason: str | None) -> Delivery:
         # Conditional, so that of two admins deciding at once exactly one wins.
         won = self.session.execute(sa.update(Approval).where(
-            Approval.id == approval.id, Approval.status == "pending").values(
+            Approval.id == approval.id, Approval.status.in_(APPROVAL.sources(status))).values(
             status=status, decided_by=self.actor, reason=reason, decided_at=utcnow())).rowcount
         if not won:
             self.session.rollback()
@@ -78,5 +80,5 @@ class ApprovalService:
         assert delivery is not None   # approvals are deleted with their delivery
         audit.record(self.session, actor=self.actor, action="approval.decided", workspace=approval.workspace_id,
                      object_type="delivery", object_id=delivery.id,
-                     details={"approval": approval.id, "approved": status == "approved", "reason": reason})
+                     details={"approval": approval.id, "approved": status == ApprovalStatus.APPROVED, "reason": reason})
         return delivery

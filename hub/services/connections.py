@@ -5,32 +5,33 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets as pysecrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from hub.models import Connection, utcnow
-from hub.paths import PathError, compile_path
-from hub.plugin import Channel, ConfigInvalid, ConnectionView, Provider
-from hub.plugin_host import PluginHost
-from hub.services import audit
-from hub.services.errors import NotFound, invalid
-from hub.vault import Vault
+from hub.core.errors import ConfigInvalid, NotFound, invalid
+from hub.core.field_map import check_field_map
+from hub.core.times import utcnow
+from hub.delivery.dispatch import resume_connection
+from hub.delivery.signing import decode_secret
+from hub.plugin import Channel, ConnectionView, Provider
+from hub.runtime.changes import ConnectionChanges, get_changes
+from hub.runtime.connection_state import apply_active, bump_version, set_active
+from hub.runtime.plugin_host import PluginHost, get_host
+from hub.runtime.views import SecretStore, connection_view
+from hub.storage import audit
+from hub.storage.models import Connection
+from hub.storage.vault import Vault, get_vault
 
 SECRET_PLACEHOLDER = "********"  # noqa: S105 - the masked value, not a secret
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 \[\]().\-_]{3,50}$")
 NAME_RULE = "3 to 50 characters: letters, digits, space and [ ] ( ) . - _"
-FIELD_MAP_KEYS = ("event_id", "channel", "message_id", "event_ts", "text")
-DEFAULT_FIELD_MAP: dict[str, Any] = {
-    "event_id": "event_id", "channel": "channel", "message_id": "message_id", "event_ts": "event_ts",
-    "text": ["text", "message", "content", "body"],
-}
 APPROVAL_MODES = ("none", "manual", "policy")
 MAX_ROTATION_GRACE = 7 * 86400
 
@@ -56,40 +57,18 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{host}/…{url[-4:]}" if len(url) > 12 else f"{parts.scheme}://{host}/…"
 
 
-@dataclass
-class Secrets:
-    """The decrypted secret store of one connection."""
-
-    current: dict[str, str]
-    previous: dict[str, list[dict[str, str]]]   # name → [{"value", "expires_at" (ISO)}]
-
-    def live_previous(self, now: datetime) -> dict[str, tuple[str, ...]]:
-        out: dict[str, tuple[str, ...]] = {}
-        for name, entries in self.previous.items():
-            values = tuple(e["value"] for e in entries if datetime.fromisoformat(e["expires_at"]) > now)
-            if values:
-                out[name] = values
-        return out
-
-    def prune(self, now: datetime) -> None:
-        for name in list(self.previous):
-            self.previous[name] = [e for e in self.previous[name]
-                                   if datetime.fromisoformat(e["expires_at"]) > now]
-            if not self.previous[name]:
-                del self.previous[name]
-
-
 class ConnectionService:
     """Create, change and read connections for one workspace session."""
 
     def __init__(self, session: Session, host: PluginHost, vault: Vault, *, public_url: str,
-                 actor: str = "system", on_change: Callable[[], None] | None = None) -> None:
+                 actor: str = "system", changes: ConnectionChanges | None = None, app: Flask | None = None) -> None:
         self.session = session
         self.host = host
         self.vault = vault
         self.public_url = public_url.rstrip("/")
         self.actor = actor
-        self._on_change = on_change
+        self.changes = changes          # told after each committed change (None: nobody caches)
+        self.app = app                  # for re-activation, which dispatches held deliveries
         self.default_rotation_grace = 86400
 
     # ------------------------------------------------------------------ reading
@@ -104,28 +83,12 @@ class ConnectionService:
         return list(self.session.scalars(
             sa.select(Connection).where(Connection.workspace_id == workspace).order_by(Connection.id.desc())))
 
-    def secrets_of(self, conn: Connection) -> Secrets:
-        data = self.vault.decrypt_json(conn.secrets_encrypted, default={}) or {}
-        return Secrets(dict(data.get("current", {})), dict(data.get("previous", {})))
+    def secrets_of(self, conn: Connection) -> SecretStore:
+        return SecretStore.of(self.vault, conn)
 
-    def view(self, conn: Connection, now: datetime | None = None) -> ConnectionView:
-        """What plugins see: config and decrypted secrets, rotation values still in their grace."""
-        store = self.secrets_of(conn)
-        return ConnectionView(
-            id=conn.id, name=conn.name, workspace=conn.workspace_id, provider=conn.provider,
-            channel=conn.channel, provider_config=dict(conn.provider_config or {}),
-            channel_config=dict(conn.channel_config or {}), secrets=store.current,
-            previous_secrets=store.live_previous(now or utcnow()), default_channel=conn.default_channel)
-
-    def earliest_rotation_expiry(self, conn: Connection) -> float:
-        """Monotonic time at which a rotated-out secret expires (0.0 when none is pending)."""
-        import time
-
-        now = utcnow()
-        expiries = [datetime.fromisoformat(e["expires_at"]) for entries in self.secrets_of(conn).previous.values()
-                    for e in entries]
-        future = [(t - now).total_seconds() for t in expiries if t > now]
-        return time.monotonic() + min(future) if future else 0.0
+    def view(self, conn: Connection) -> ConnectionView:
+        """What plugins see of ``conn`` (see :func:`hub.runtime.views.connection_view`)."""
+        return connection_view(conn, self.vault)
 
     def masked_secrets(self, conn: Connection) -> dict[str, str]:
         store = self.secrets_of(conn)
@@ -159,7 +122,7 @@ class ConnectionService:
                           default_channel=data.get("default_channel"),
                           approval=data.get("approval") or "none", active=data.get("active", True))
         conn.field_map = self._check_field_map(data.get("field_map"), errors)
-        store = Secrets({}, {})
+        store = SecretStore({}, {})
         self._apply_config(conn, data, store, errors, creating=True)
         if conn.approval not in APPROVAL_MODES:
             errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
@@ -170,7 +133,7 @@ class ConnectionService:
             key = new_api_key()
             conn.api_key_hash = hash_key(key)
             conn.api_key_encrypted = self.vault.encrypt(key)
-        conn.secrets_encrypted = self._encrypt(store)
+        conn.secrets_encrypted = store.encrypted(self.vault)
         self.session.add(conn)
         self.session.flush()
         self._audit(conn, "connection.created", {"provider": provider, "channel": channel,
@@ -207,9 +170,9 @@ class ConnectionService:
         if "default_channel" in data:
             conn.default_channel = data["default_channel"]
         if "active" in data and data["active"] != conn.active:
-            self._set_active(conn, bool(data["active"]))
-        conn.secrets_encrypted = self._encrypt(store)
-        conn.version = (conn.version or 0) + 1
+            apply_active(conn, bool(data["active"]))
+        conn.secrets_encrypted = store.encrypted(self.vault)
+        bump_version(conn)
         self.session.flush()
         self._audit(conn, "connection.updated", {"fields": sorted(k for k in data if k != "secrets"),
                                                  "secrets_changed": changed_secrets})
@@ -221,12 +184,16 @@ class ConnectionService:
         self.session.flush()
 
     def set_active(self, conn: Connection, active: bool, reason: str | None = None) -> Connection:
-        self._set_active(conn, active, reason)
-        conn.version = (conn.version or 0) + 1
-        self.session.flush()
-        self._audit(conn, "connection.activated" if active else "connection.deactivated",
-                    {"reason": reason} if reason else {})
+        set_active(self.session, conn, active, actor=self.actor, changes=self.changes, reason=reason)
         return conn
+
+    def activate(self, conn: Connection) -> int:
+        """Activate ``conn`` and commit; its held deliveries are dispatched again. Returns how many."""
+        self.set_active(conn, True)
+        self.session.commit()
+        if self.app is None:
+            raise RuntimeError("activate() needs the service built with its app (for_app)")
+        return resume_connection(self.app, self.session, conn.id)
 
     def reset_key(self, conn: Connection) -> str:
         """A new inbound key; the old one stops working at once."""
@@ -235,7 +202,7 @@ class ConnectionService:
         key = new_api_key()
         conn.api_key_hash = hash_key(key)
         conn.api_key_encrypted = self.vault.encrypt(key)
-        conn.version = (conn.version or 0) + 1
+        bump_version(conn)
         self.session.flush()
         self._audit(conn, "connection.key_reset")
         return key
@@ -260,8 +227,8 @@ class ConnectionService:
         if old and old != value and grace_seconds > 0:
             store.previous.setdefault(name, []).append({"value": old, "expires_at": expires.isoformat()})
         store.current[name] = value
-        conn.secrets_encrypted = self._encrypt(store)
-        conn.version = (conn.version or 0) + 1
+        conn.secrets_encrypted = store.encrypted(self.vault)
+        bump_version(conn)
         self.session.flush()
         self._audit(conn, "connection.secret_rotated", {"secret": name, "previous_valid_until": expires.isoformat()})
         return expires
@@ -292,33 +259,12 @@ class ConnectionService:
             errors["name"] = [f"a connection named {name!r} already exists in workspace {workspace!r}"]
 
     def _check_field_map(self, field_map: Any, errors: dict[str, Any]) -> dict[str, Any]:
-        merged = dict(DEFAULT_FIELD_MAP)
-        if field_map is None:
-            return merged
-        if not isinstance(field_map, Mapping):
-            errors["field_map"] = ["must be an object"]
-            return merged
-        problems: dict[str, list[str]] = {}
-        for key, paths in field_map.items():
-            if key not in FIELD_MAP_KEYS:
-                problems[key] = [f"unknown field; known: {', '.join(FIELD_MAP_KEYS)}"]
-                continue
-            candidates = paths if isinstance(paths, list) else [paths]
-            if not candidates or not all(isinstance(p, str) for p in candidates):
-                problems[key] = ["must be a path or a list of paths"]
-                continue
-            for path in candidates:
-                try:
-                    if not path.startswith(("header:", "query:")):
-                        compile_path(path)
-                except PathError as exc:
-                    problems[key] = [str(exc)]
-            merged[key] = paths
+        merged, problems = check_field_map(field_map)
         if problems:
             errors["field_map"] = problems
         return merged
 
-    def _apply_config(self, conn: Connection, data: Mapping[str, Any], store: Secrets,
+    def _apply_config(self, conn: Connection, data: Mapping[str, Any], store: SecretStore,
                       errors: dict[str, Any], *, creating: bool) -> list[str]:
         """Validate plugin config and secrets into ``conn`` / ``store``; returns changed secret names."""
         provider = channel = None
@@ -379,9 +325,7 @@ class ConnectionService:
                     secret_errors[name] = [f"required by {plugin.name!r}"]
         signing_secret = store.current.get("signing_secret")
         if channel is not None and signing_secret and "signing_secret" not in secret_errors:
-            from hub.delivery.signing import decode_secret  # the core signs outbound requests
-
-            try:
+            try:                                             # the core signs outbound requests
                 decode_secret(signing_secret)
             except ValueError as exc:
                 secret_errors["signing_secret"] = [str(exc)]
@@ -402,43 +346,18 @@ class ConnectionService:
                 errors[key] = exc.messages
         return changed
 
-    def _set_active(self, conn: Connection, active: bool, reason: str | None = None) -> None:
-        conn.active = active
-        if active:
-            conn.disabled_reason = None
-            conn.consecutive_failures = 0
-            conn.failing_since = None
-        else:
-            conn.disabled_reason = reason
-
-    def _encrypt(self, store: Secrets) -> str:
-        return self.vault.encrypt_json({"current": store.current, "previous": store.previous})
-
     def _audit(self, conn: Connection, action: str, details: dict[str, Any] | None = None) -> None:
-        if self._on_change is not None and not action.endswith("url_revealed"):
-            # After the commit, so no other process can cache the state from before the change.
-            sa.event.listen(self.session, "after_commit", lambda _s: self._on_change(), once=True)
+        if self.changes is not None and not action.endswith("url_revealed"):
+            self.changes.after_commit(self.session)
         audit.record(self.session, actor=self.actor, action=action, workspace=conn.workspace_id,
                      object_type="connection", object_id=conn.id, details=details or {})
 
 
-def for_app(session: Session, actor: str) -> ConnectionService:
-    """A service wired to the current app: its plugins, vault, public URL and cache epoch."""
-    from flask import current_app
-
-    from hub.inbound.cache import bump_epoch
-    from hub.plugin_host import get_host
-    from hub.queue import get_redis
-    from hub.vault import get_vault
-
-    app = current_app._get_current_object()
-    def changed() -> None:
-        gateway = app.extensions.get("hookhub.gateway")
-        if gateway is not None:
-            gateway.cache.invalidate()     # this process: at once
-        bump_epoch(get_redis(app))         # the others: through Redis pub/sub
-
+def for_app(session: Session, actor: str, app: Flask | None = None) -> ConnectionService:
+    """A service wired to the app (the current one by default): its plugins, vault, public URL,
+    and the announcement of changes to every process's connection cache."""
+    app = app or current_app._get_current_object()
     service = ConnectionService(session, get_host(app), get_vault(app), public_url=app.config["HOOKHUB_PUBLIC_URL"],
-                                actor=actor, on_change=changed)
+                                actor=actor, changes=get_changes(app), app=app)
     service.default_rotation_grace = int(app.config["HOOKHUB_ROTATION_GRACE"])
     return service

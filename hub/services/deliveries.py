@@ -8,13 +8,12 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from hub.core.errors import Conflict, NotFound
+from hub.core.statuses import RETRYABLE_DELIVERY, DeliveryStatus
 from hub.delivery.dispatch import dispatch_new, dispatch_now
-from hub.models import Delivery, Event
-from hub.routing import create_deliveries
-from hub.services import audit
-from hub.services.errors import Conflict, NotFound
-
-RETRYABLE = ("dead", "failed", "rejected", "delivered", "queued")
+from hub.delivery.routing import create_deliveries
+from hub.storage import audit
+from hub.storage.models import Delivery, Event
 
 
 class DeliveryService:
@@ -31,7 +30,7 @@ class DeliveryService:
 
     def retry(self, delivery: Delivery) -> Delivery:
         """Send again now, with a fresh retry schedule and the same webhook-id."""
-        if delivery.status not in RETRYABLE:
+        if delivery.status not in RETRYABLE_DELIVERY:
             raise Conflict(f"a delivery that is {delivery.status} cannot be retried now")
         self._restart(delivery)
         self._audit(delivery, "delivery.retried")
@@ -42,7 +41,7 @@ class DeliveryService:
         """Retry every dead delivery of a connection; returns their ids."""
         dead = self.session.scalars(sa.select(Delivery).where(
             Delivery.workspace_id == workspace, Delivery.connection_id == connection_id,
-            Delivery.status == "dead")).all()
+            Delivery.status == DeliveryStatus.DEAD)).all()
         for delivery in dead:
             self._restart(delivery)
         audit.record(self.session, actor=self.actor, action="deliveries.retried_dead", workspace=workspace,
@@ -62,7 +61,7 @@ class DeliveryService:
         return [d.id for d in deliveries]
 
     def _restart(self, delivery: Delivery) -> None:
-        delivery.status = "queued"
+        delivery.status = DeliveryStatus.QUEUED
         delivery.cycle_start = delivery.attempt_count
         delivery.next_attempt_at = None
         delivery.last_error = None

@@ -8,13 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hub.models import Connection, Event, Route
-from hub.plugin import HookhubError, OutboundMessage
-from hub.plugin_host import PluginHost
-from hub.routing import check_rule, route_matches
-from hub.services import audit
+from hub.core.errors import HookhubError, NotFound, invalid
+from hub.core.matching import check_rule, rules_match
+from hub.core.templating import TemplateError, compile_template
+from hub.plugin import OutboundMessage
+from hub.runtime.plugin_host import PluginHost
 from hub.services.connections import ConnectionService, mask_url
-from hub.services.errors import NotFound, invalid
+from hub.storage import audit
+from hub.storage.models import Connection, Event, Route
 
 
 class RouteService:
@@ -85,8 +86,6 @@ class RouteService:
                 setattr(route, attr, data[key] if key != "match" else list(data[key] or []))
 
     def _check_targets(self, workspace: str, targets: Any) -> dict[str, Any] | list[str]:
-        from hub.templating import TemplateError, compile_template
-
         if not isinstance(targets, list) or not targets:
             return ["give at least one target: {\"connection\": \"con_…\", \"template\": …}"]
         problems: dict[str, Any] = {}
@@ -122,15 +121,13 @@ class RouteService:
                         "provider": source.provider, "event_id": "preview", "channel": source.default_channel,
                         "text": sample.get("text") if isinstance(sample, dict) else None,
                         "payload": sample, "headers": {}, "query": {}}
-        out = {"matched": route_matches(route, envelope), "targets": []}
+        out = {"matched": rules_match(route.match, envelope), "targets": []}
         for target in route.targets or []:
             out["targets"].append(self._preview_target(target, envelope))
         return out
 
     def _preview_target(self, target: Mapping[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
         from hub.delivery.render import template_context
-        from hub.templating import TemplateError, compile_template
-
         conn = self.session.get(Connection, target["connection"])
         item: dict[str, Any] = {"connection": target["connection"]}
         if conn is None or conn.channel not in self.host.channels:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.models import ApiToken, Workspace, utcnow
-from hub.services import audit
-from hub.services.errors import invalid
+from hub.core.errors import invalid
+from hub.core.times import utcnow
+from hub.storage import audit
+from hub.storage.models import ApiToken, Workspace
 
 ROLES = ("admin", "viewer")
 TOKEN_PREFIX = "hkh_"  # noqa: S105 - a prefix, not a secret

@@ -23,10 +23,10 @@ def make_app(instance_path: str | Path, redis_url: str, **settings: Any) -> Flas
 
     Outbound sends may reach 127.0.0.1 (a :class:`~hub.testing.Receiver`), retries come after
     0.2, 0.4 and 0.8 s, and inbound URLs start with ``http://hub.test``."""
-    from hub.app import bootstrap, create_app
-    from hub.config import TestConfig
-    from hub.db import get_database
-    from hub.migrate import upgrade
+    from hub.storage.config import TestConfig
+    from hub.storage.db import get_database
+    from hub.storage.schema import upgrade
+    from hub.web.app import bootstrap, create_app
 
     config = TestConfig.load({})
     config.update(HOOKHUB_INSTANCE_PATH=str(instance_path), HOOKHUB_REDIS_URL=redis_url,
@@ -78,7 +78,7 @@ def run_jobs(app: Flask) -> None:
     """Route accepted events and send due deliveries: the hand-off pump, then a real RQ worker
     in burst mode (with its scheduler, so due retries run too), in this process."""
     from hub.inbound.handoff import drain
-    from hub.worker import build_worker
+    from hub.worker.runner import build_worker
 
     while drain(app):
         pass
@@ -102,7 +102,7 @@ def settle(app: Flask, predicate: Callable[[], Any], timeout: float = 15.0, mess
 @pytest.fixture(scope="session")
 def hookhub_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One embedded redis-server for the session."""
-    from hub.embedded_redis import EmbeddedRedis
+    from hub.storage.embedded_redis import EmbeddedRedis
 
     server = EmbeddedRedis(str(tmp_path_factory.mktemp("hookhub-redis")))
     yield server.start()
@@ -114,7 +114,7 @@ def hookhub_app(tmp_path: Path, hookhub_redis_url: str) -> Iterator[Flask]:
     """A fresh hub (see :func:`make_app`), its Redis emptied first."""
     import redis
 
-    from hub.db import get_database
+    from hub.storage.db import get_database
 
     redis.Redis.from_url(hookhub_redis_url).flushall()
     app = make_app(tmp_path / "hookhub", hookhub_redis_url)

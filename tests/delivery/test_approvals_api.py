@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub.db import get_database
-from hub.models import AuditRecord
 from hub.services.tokens import create_token
-from hub.sweeper import sweep
+from hub.storage.db import get_database
+from hub.storage.models import AuditRecord
+from hub.worker.sweeper import sweep
 from tests.delivery.conftest import all_settled, deliveries, make_route, make_source, settle
 
 

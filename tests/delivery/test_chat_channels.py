@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.db import get_database
-from hub.models import Connection
+from hub.storage.db import get_database
+from hub.storage.models import Connection
 from hub.testing import Reply
 from tests.delivery.conftest import all_settled, deliveries, make_route, make_source, make_target, settle
 

@@ -35,7 +35,7 @@ def test_tail_prints_the_latest_events_oldest_first(app, api, client, run):
 def test_tail_follow_prints_new_events_until_ctrl_c(app, api, client, cli_env):
     _, inbound = make_source(api)
     client.post(inbound, json={"event_id": "before"})                    # not asked for: -n 0
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "events", "tail", "-f", "-n", "0", "--interval", "0.1"],
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "events", "tail", "-f", "-n", "0", "--interval", "0.1"],
                             env={**os.environ, **cli_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: Queue[str] = Queue()
     stderr: list[str] = []

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from standardwebhooks.webhooks import Webhook
 
-from hub.cli import build_cli
+from hub.cli.main import build_cli
 from hub.testing import Reply
 from tests.conftest import build_app, make_settings
 from tests.delivery.conftest import make_source, make_target

@@ -9,12 +9,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
-from hub.db import get_database
-from hub.models import AuditRecord, Connection, Delivery
 from hub.plugin import Decision, Veto, hookimpl
-from hub.plugin_host import get_host
+from hub.runtime.plugin_host import get_host
+from hub.storage.db import get_database
+from hub.storage.models import AuditRecord, Connection, Delivery
 from hub.testing import Reply
-from hub.worker import JobIdFilter
+from hub.worker.runner import JobIdFilter
 from plugins.channels.webhook import WebhookChannel
 from tests.delivery.conftest import (
     all_settled,
@@ -101,7 +101,7 @@ def test_a_template_that_cannot_render_fails_the_delivery_with_the_reason(app, a
 
 
 def test_a_render_the_busy_worker_could_not_finish_is_retried_not_failed(app, api, client, receiver, monkeypatch):
-    from hub.templating import budget
+    from hub.core.templating import budget
 
     source, inbound = make_source(api)
     target = make_target(api, receiver.url + "/hook")

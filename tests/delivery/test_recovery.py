@@ -10,10 +10,11 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from hub.db import get_database
-from hub.models import Delivery, utcnow
-from hub.sweeper import job_is_held, sweep
-from hub.worker import build_worker
+from hub.core.times import utcnow
+from hub.storage.db import get_database
+from hub.storage.models import Delivery
+from hub.worker.runner import build_worker
+from hub.worker.sweeper import job_is_held, sweep
 from tests.delivery.conftest import (
     all_settled,
     deliveries,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.routing import rule_holds
+from hub.core.matching import rule_holds
 from tests.delivery.conftest import make_route, make_source, make_target
 from tests.test_api_connections import make_token
 

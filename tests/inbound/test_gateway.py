@@ -6,8 +6,8 @@ import json
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from hub.db import get_database
-from hub.models import Event
+from hub.storage.db import get_database
+from hub.storage.models import Event
 
 
 @pytest.fixture
@@ -262,7 +262,7 @@ def test_same_event_id_after_the_window_is_a_new_event(app, client, conn, redis_
 def test_sweeper_frees_event_ids_after_their_window(app, client, conn):
     import sqlalchemy as sa
 
-    from hub.sweeper import sweep
+    from hub.worker.sweeper import sweep
 
     post(client, conn, b'{"deal": {"id": 502}}')
     with get_database(app).session() as s:
@@ -275,6 +275,6 @@ def test_sweeper_frees_event_ids_after_their_window(app, client, conn):
 def datetime_days_ago(days):
     from datetime import timedelta
 
-    from hub.models import utcnow
+    from hub.core.times import utcnow
 
     return utcnow() - timedelta(days=days)

@@ -24,9 +24,9 @@ import stripe
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 
-from hub.db import get_database
-from hub.inbound import routes as inbound_routes
-from hub.models import AuditRecord, Event
+from hub.storage.db import get_database
+from hub.storage.models import AuditRecord, Event
+from hub.web import hook_endpoint
 from tests.providers.helpers import b64_hmac, hex_hmac
 
 PUBLIC = "http://hub.test"           # HOOKHUB_PUBLIC_URL in the test settings
@@ -141,7 +141,7 @@ def frozen_clock(monkeypatch):
             @classmethod
             def now(cls, tz=None):
                 return datetime.fromtimestamp(ts, tz)
-        monkeypatch.setattr(inbound_routes, "datetime", Frozen)
+        monkeypatch.setattr(hook_endpoint, "datetime", Frozen)
     return freeze
 
 

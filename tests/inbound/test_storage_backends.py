@@ -1,4 +1,4 @@
-"""The inbound store on SQLite and on PostgreSQL: the fast write path (hub.fastsql) stores and
+"""The inbound store on SQLite and on PostgreSQL: the fast write path (hub.storage.fastsql) stores and
 reads values exactly as the ORM does, decides duplicates with the unique index, reopens a
 connection that broke, and answers 503 (never 500) while storage is down."""
 
@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hub.db import get_database
-from hub.models import Event, Failure, utcnow
+from hub.core.times import utcnow
+from hub.storage.db import get_database
+from hub.storage.models import Event, Failure
 from tests.conftest import Api
 
 

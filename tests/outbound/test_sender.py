@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.outbound.http import Sender, SendError
 from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
+from hub.outbound.transport import Sender, SendError
 from hub.plugin import HttpRequest
 from tests.tls import Pki, issue, key_pem, pem
 

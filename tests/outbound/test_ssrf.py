@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.outbound.http import Sender
 from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
+from hub.outbound.transport import Sender
 from hub.plugin import HttpRequest
 from tests.outbound.test_sender import LOOPBACK, Receiver, resolver_for
 

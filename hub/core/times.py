@@ -1,0 +1,15 @@
+"""Time as the hub stores and shows it: timezone-aware UTC, ISO 8601 with a ``Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """``2026-03-23T15:30:00Z``, with milliseconds when there are any."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{dt.microsecond // 1000:03d}Z" if dt.microsecond else "Z")

@@ -1,0 +1,147 @@
+"""The sender every channel's requests go through: SSRF-checked at connect time, bounded in time
+and size, redirects followed by hand, and every network failure turned into a plain-words error.
+One per process (:func:`get_sender`), shared by every worker thread."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+from flask import Flask
+
+from hub import __version__
+from hub.outbound.connections import CheckedAdapter, deadline_var
+from hub.outbound.errors import SendError, SSRFBlocked, host_of, plain_error
+from hub.outbound.mtls import ClientCertFiles
+from hub.outbound.ssrf import AddressPolicy
+from hub.plugin import Headers, HttpRequest, HttpResponse
+
+MAX_REDIRECTS = 3
+CONNECT_TIMEOUT = 5.0
+# Only these headers follow a redirect to another origin: any other (an admin's auth header can
+# have any name) may carry a credential meant for the first origin alone.
+CROSS_ORIGIN_HEADERS = frozenset({"content-type", "user-agent", "accept", "webhook-id", "webhook-timestamp",
+                                  "webhook-signature"})
+_lock = threading.Lock()
+
+
+class Sender:
+    """The process's one outbound HTTP client, shared by every worker thread.
+
+    One requests session (thread-safe for this use: nothing per-request is stored on it) whose
+    connections are checked by ``policy`` at connect time; no proxy or CA bundle is taken from
+    the environment. ``ca_bundle`` replaces certifi's CAs (an internal CA, or the test suite's)."""
+
+    def __init__(self, policy: AddressPolicy, pool_maxsize: int = 64, *, ca_bundle: str | None = None) -> None:
+        self.policy = policy
+        self._verify: str | bool = ca_bundle or True
+        self._certs = ClientCertFiles()
+        session = requests.Session()
+        session.trust_env = False
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # no state between channels
+        session.headers.update({"User-Agent": f"Hookhub/{__version__}", "Accept-Encoding": "gzip, deflate"})
+        adapter = CheckedAdapter(policy, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+
+    def close(self) -> None:
+        """Close pooled connections and remove the client certificate files."""
+        self._session.close()
+        self._certs.remove()
+
+    def send(self, request: HttpRequest, *, timeout: float, client_cert: tuple[str, str] | None = None,
+             max_body: int = 256 * 1024) -> HttpResponse:
+        """Send ``request`` and return the answer, its body cut at ``max_body`` bytes.
+
+        ``timeout`` bounds the whole exchange, redirects included. Only 307 and 308 are followed
+        (at most 3 hops, each checked like the first); other answers, 3xx included, are returned.
+        Raises :class:`SSRFBlocked` for a refused address and :class:`SendError` for any other
+        network problem."""
+        started = time.monotonic()
+        deadline = started + timeout
+        cert = self._certs.paths(*client_cert) if client_cert else None
+        token = deadline_var.set(deadline)
+        try:
+            url, headers = request.url, dict(request.headers)
+            for hop in range(MAX_REDIRECTS + 1):
+                try:
+                    status, answer, body = self._exchange(request.method, url, headers, request.body,
+                                                          deadline, timeout, cert, max_body)
+                except SSRFBlocked as exc:
+                    if hop == 0:
+                        raise
+                    raise SSRFBlocked(f"the redirect target {host_of(url)} was refused: {exc.reason}",
+                                      exc.address) from exc
+                location = answer.get("Location")
+                if status not in (307, 308) or not location:
+                    return HttpResponse(status, answer, body, round((time.monotonic() - started) * 1000, 1))
+                if hop == MAX_REDIRECTS:
+                    raise SendError("redirect", f"redirect: {host_of(request.url)} redirected more than "
+                                                f"{MAX_REDIRECTS} times")
+                next_url = urljoin(url, location)
+                _check_url(next_url, kind="redirect")
+                if urlsplit(next_url)[:2] != urlsplit(url)[:2]:
+                    headers = {k: v for k, v in headers.items() if k.lower() in CROSS_ORIGIN_HEADERS}
+                url = next_url
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            deadline_var.reset(token)
+
+    def _exchange(self, method: str, url: str, headers: dict[str, str], body: bytes, deadline: float,
+                  timeout: float, cert: tuple[str, str] | None, max_body: int) -> tuple[int, Headers, bytes]:
+        _check_url(url, kind="protocol")
+        host = host_of(url)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SendError("timeout", f"timeout: {host} gave no complete answer within {timeout:g} s")
+        try:
+            response = self._session.request(
+                method, url, headers=headers, data=body, allow_redirects=False, stream=True,
+                timeout=(min(remaining, CONNECT_TIMEOUT), remaining), cert=cert, verify=self._verify)
+            try:
+                content = _read_at_most(response.raw, max_body)
+            finally:
+                response.close()  # a body cut short closes the connection; a full one went back to the pool
+        except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
+                ValueError) as exc:
+            raise plain_error(exc, host, timeout) from exc
+        return response.status_code, Headers(list(response.raw.headers.iteritems())), content
+
+
+def _read_at_most(raw: Any, max_body: int) -> bytes:
+    body = bytearray()
+    if max_body > 0:
+        for chunk in raw.stream(min(max_body, 64 * 1024), decode_content=True):
+            body += chunk
+            if len(body) >= max_body:
+                break
+    return bytes(body[:max_body])
+
+
+def _check_url(url: str, kind: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise SendError(kind, f"{kind}: only http and https URLs can be reached (got {parts.scheme or 'none'!r})")
+    if not host_of(url):
+        raise SendError(kind, f"{kind}: the URL has no host")
+
+
+def get_sender(app: Flask) -> Sender:
+    """The process's one Sender, built from the app's settings on first use."""
+    sender = app.extensions.get("hookhub.sender")
+    if sender is None:
+        with _lock:
+            sender = app.extensions.get("hookhub.sender")
+            if sender is None:
+                policy = AddressPolicy(allow=app.config["HOOKHUB_ALLOW_PRIVATE_NETWORKS"])
+                sender = app.extensions["hookhub.sender"] = Sender(
+                    policy, pool_maxsize=int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64)),
+                    ca_bundle=app.config.get("HOOKHUB_CA_BUNDLE"))
+    return sender

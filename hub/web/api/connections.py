@@ -1,0 +1,241 @@
+"""``/api/v1/connections``: CRUD, activation, the inbound key and URL, secret rotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import RAISE, Schema, fields, validate
+
+from hub.core.errors import invalid
+from hub.services.connection_check import run_connection_test
+from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
+from hub.storage import db
+from hub.storage.models import Connection
+from hub.web.api.auth import actor, admin_only, current_token, protect, workspace_for
+
+blp = Blueprint("connections", __name__, url_prefix="/api/v1/connections",
+                description="Connections to external systems: inbound providers and outbound channels.")
+protect(blp)
+
+
+class ConnectionIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, metadata={"description": "3–50 chars: letters, digits, space, [ ] ( ) . _ -"})
+    workspace = fields.String(load_default=None)
+    provider = fields.String(load_default=None, allow_none=True)
+    provider_config = fields.Dict(load_default=None, allow_none=True)
+    channel = fields.String(load_default=None, allow_none=True)
+    channel_config = fields.Dict(load_default=None, allow_none=True)
+    secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), load_default=None)
+    default_channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    field_map = fields.Dict(load_default=None, allow_none=True)
+    approval = fields.String(load_default="none", validate=validate.OneOf(APPROVAL_MODES))
+    active = fields.Boolean(load_default=True)
+
+
+class ConnectionPatch(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String()
+    provider = fields.String(allow_none=True)
+    provider_config = fields.Dict(allow_none=True)
+    channel = fields.String(allow_none=True)
+    channel_config = fields.Dict(allow_none=True)
+    secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
+    default_channel = fields.String(allow_none=True, validate=validate.Length(max=200))
+    field_map = fields.Dict(allow_none=True)
+    approval = fields.String(validate=validate.OneOf(APPROVAL_MODES))
+    active = fields.Boolean()
+
+
+class ConnectionOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    workspace = fields.String()
+    provider = fields.String(allow_none=True)
+    provider_config = fields.Dict()
+    channel = fields.String(allow_none=True)
+    channel_config = fields.Dict()
+    secrets = fields.Dict(metadata={"description": "Write-only: a placeholder (or a masked URL) per set secret."})
+    default_channel = fields.String(allow_none=True)
+    field_map = fields.Dict()
+    approval = fields.String()
+    active = fields.Boolean()
+    disabled_reason = fields.String(allow_none=True)
+    flag = fields.String(allow_none=True)
+    inbound_url = fields.String(allow_none=True,
+                                metadata={"description": "Carries ?key= only right after create or reset-key."})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ConnectionList(Schema):
+    items = fields.List(fields.Nested(ConnectionOut))
+    next = fields.String(allow_none=True)
+
+
+class UrlOut(Schema):
+    url = fields.String()
+
+
+class RotateIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    secret = fields.String(required=True, metadata={"description": "The new secret value."})
+    name = fields.String(load_default=None, metadata={"description": "Which secret (default: the provider's "
+                                                                     "signing secret)."})
+    grace_seconds = fields.Integer(load_default=None, validate=validate.Range(min=0, max=7 * 86400))
+
+
+class RotateOut(Schema):
+    name = fields.String()
+    previous_valid_until = fields.DateTime()
+
+
+def service() -> ConnectionService:
+    return for_app(db.session(), actor())
+
+
+def to_json(svc: ConnectionService, conn: Connection, key: str | None = None) -> dict[str, Any]:
+    return {
+        "id": conn.id, "name": conn.name, "workspace": conn.workspace_id, "provider": conn.provider,
+        "provider_config": conn.provider_config or {}, "channel": conn.channel,
+        "channel_config": conn.channel_config or {}, "secrets": svc.masked_secrets(conn),
+        "default_channel": conn.default_channel, "field_map": conn.field_map or {}, "approval": conn.approval,
+        "active": conn.active, "disabled_reason": conn.disabled_reason, "flag": conn.flag,
+        "inbound_url": svc.inbound_url(conn, key), "created_at": conn.created_at, "updated_at": conn.updated_at,
+    }
+
+
+def _load(svc: ConnectionService, connection_id: str) -> Connection:
+    return svc.get(current_token().workspace_id, connection_id)
+
+
+@blp.route("")
+@blp.response(200, ConnectionList)
+def list_connections():
+    svc = service()
+    return {"items": [to_json(svc, c) for c in svc.list(current_token().workspace_id)], "next": None}
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(ConnectionIn)
+@blp.response(201, ConnectionOut)
+def create_connection(data):
+    svc = service()
+    workspace = workspace_for(data.pop("workspace", None))
+    conn, key = svc.create(workspace, data)
+    db.session().commit()
+    return to_json(svc, conn, key)
+
+
+@blp.route("/<connection_id>")
+@blp.response(200, ConnectionOut)
+def get_connection(connection_id):
+    svc = service()
+    return to_json(svc, _load(svc, connection_id))
+
+
+@blp.route("/<connection_id>", methods=["PATCH"])
+@blp.arguments(ConnectionPatch)
+@blp.response(200, ConnectionOut)
+def update_connection(data, connection_id):
+    svc = service()
+    conn = svc.update(_load(svc, connection_id), data)
+    db.session().commit()
+    return to_json(svc, conn)
+
+
+@blp.route("/<connection_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_connection(connection_id):
+    svc = service()
+    svc.delete(_load(svc, connection_id))
+    db.session().commit()
+
+
+@blp.route("/<connection_id>/activate", methods=["POST"])
+@blp.response(200, ConnectionOut)
+def activate(connection_id):
+    svc = service()
+    conn = _load(svc, connection_id)
+    svc.activate(conn)                      # held deliveries go out
+    return to_json(svc, conn)
+
+
+@blp.route("/<connection_id>/deactivate", methods=["POST"])
+@blp.response(200, ConnectionOut)
+def deactivate(connection_id):
+    svc = service()
+    conn = svc.set_active(_load(svc, connection_id), False, reason="deactivated by an admin")
+    db.session().commit()
+    return to_json(svc, conn)
+
+
+class TestOut(Schema):
+    ok = fields.Boolean()
+    status = fields.Integer(metadata={"description": "HTTP status of the answer; 0 when none came back."})
+    detail = fields.String(metadata={"description": "What happened, in plain words."})
+
+
+@blp.route("/<connection_id>/test", methods=["POST"])
+@blp.response(200, TestOut)
+def test_connection(connection_id):
+    """Send a labelled test message through the real outbound path and report the answer."""
+    svc = service()
+    outcome = run_connection_test(current_app._get_current_object(), db.session(), svc,
+                                  _load(svc, connection_id), actor())
+    db.session().commit()
+    return outcome
+
+
+@blp.route("/<connection_id>/url")
+@blp.response(200, UrlOut)
+@admin_only
+def get_url(connection_id):
+    svc = service()
+    conn = _load(svc, connection_id)
+    url = svc.inbound_url(conn, svc.reveal_key(conn))
+    db.session().commit()
+    return {"url": url}
+
+
+@blp.route("/<connection_id>/reset-key", methods=["POST"])
+@blp.response(200, UrlOut)
+def reset_key(connection_id):
+    svc = service()
+    conn = _load(svc, connection_id)
+    url = svc.inbound_url(conn, svc.reset_key(conn))
+    db.session().commit()
+    return {"url": url}
+
+
+@blp.route("/<connection_id>/rotate-secret", methods=["POST"])
+@blp.arguments(RotateIn)
+@blp.response(200, RotateOut)
+def rotate_secret(data, connection_id):
+    svc = service()
+    conn = _load(svc, connection_id)
+    name = data["name"] or _default_secret_name(svc, conn)
+    expires = svc.rotate_secret(conn, name, data["secret"], data["grace_seconds"])
+    db.session().commit()
+    return {"name": name, "previous_valid_until": expires}
+
+
+def _default_secret_name(svc: ConnectionService, conn: Connection) -> str:
+    """The signing secret of the provider (or of the channel when there is no provider)."""
+    names: list[str] = []
+    if conn.provider in svc.host.providers:
+        names += list(svc.host.providers.get(conn.provider).secrets_schema().fields)
+    if conn.channel in svc.host.channels:
+        names += list(svc.host.channels.get(conn.channel).secrets_schema().fields)
+    for candidate in ("signing_secret", "secret", "app_secret"):
+        if candidate in names:
+            return candidate
+    raise invalid({"name": ["say which secret to rotate"]})

@@ -37,8 +37,10 @@ run: install
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# ruff for the code, import-linter for the architecture (the contracts are in setup.cfg).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # The benchmarks' peers: wrk drives the inbound load, adnanh/webhook is the inbound baseline.
 $(STAMPS)/bench-apt: $(STAMPS)/apt

@@ -1,4 +1,5 @@
-"""The ``hookhub`` command line (a Flask click group)."""
+"""The ``hookhub`` command line (a Flask click group). Commands import what they use when they run,
+so that `hookhub --help` and `hookhub plugins list` start without loading the whole hub."""
 
 from __future__ import annotations
 

@@ -63,9 +63,9 @@ class StateMachine(Generic[S]):
     def check(self, old: str | None, new: str) -> str:
         """``new`` when the move from ``old`` (``None``: a new object) is allowed; else InvalidTransition."""
         if not self.allows(old, new):
-            start = f"from {old!r}" if old is not None else "as the first state"
-            raise InvalidTransition(f"a {self.kind} cannot move to {new!r} {start}")
-        return new
+            start = f"from {str(old)!r}" if old is not None else "as the first state"
+            raise InvalidTransition(f"a {self.kind} cannot move to {str(new)!r} {start}")
+        return str(new)      # the plain value: what the database stores and reads back
 
     def sources(self, new: S) -> frozenset[S]:
         """The states that may move to ``new``: the guard of a conditional ``UPDATE``."""

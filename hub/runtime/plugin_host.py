@@ -108,8 +108,11 @@ class PluginHost:
             for impl in caller.get_hookimpls():
                 registry.current_plugin = impl.plugin_name
                 before = set(registry)
+                # One plugin at a time, so that each class is attributed to the plugin that added it;
+                # through pluggy, so that hook-call monitoring and tracing see the call.
+                others = [plugin for _name, plugin in self.pm.list_name_plugin() if plugin is not impl.plugin]
                 try:
-                    impl.function(*[registry for _ in impl.argnames])
+                    self.pm.subset_hook_caller(hook_name, remove_plugins=others)(registry=registry)
                 except PluginError:
                     raise
                 except Exception as exc:

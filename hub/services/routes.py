@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub.core.errors import HookhubError, NotFound, invalid
 from hub.core.matching import check_rule, rules_match
-from hub.core.templating import TemplateError, compile_template
+from hub.core.templating import TemplateError, compile_template, template_context
 from hub.plugin import OutboundMessage
 from hub.runtime.plugin_host import PluginHost
 from hub.services.connections import ConnectionService, mask_url
@@ -127,7 +127,6 @@ class RouteService:
         return out
 
     def _preview_target(self, target: Mapping[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
-        from hub.delivery.render import template_context
         conn = self.session.get(Connection, target["connection"])
         item: dict[str, Any] = {"connection": target["connection"]}
         if conn is None or conn.channel not in self.host.channels:

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify
 
 from hub.storage.db import get_database
 from hub.storage.redis import get_redis
+from hub.storage.schema import pending
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -45,8 +46,6 @@ def _schema_current() -> bool:
     """Whether the migrations are applied; remembered once true (they are never un-applied)."""
     app = current_app._get_current_object()
     if not app.extensions.get("hookhub.schema_current"):
-        from hub.storage.schema import pending
-
         app.extensions["hookhub.schema_current"] = not pending(get_database())
     return app.extensions["hookhub.schema_current"]
 

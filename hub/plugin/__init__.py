@@ -46,11 +46,18 @@ from hub.plugin.base import (
     interpret_status,
 )
 from hub.plugin.helpers import (
+    check_timestamp_age,
+    dict_or_empty,
+    hex_sha256_signature,
+    hmac_sha256_matches,
     http_url_problem,
     parse_retry_after,
+    required_header,
     secret_field,
     secure_compare,
+    text_or_none,
     truncate,
+    unix_time_iso,
     utf16_units,
 )
 from hub.plugin.hookspecs import (  # noqa: F401 - the specs stay importable from here, as before the split
@@ -92,5 +99,6 @@ __all__ = [
     "parse_body", "secure_compare", "parse_retry_after", "secret_field",
     "interpret_status", "http_url_problem", "WebhookUrlChannel", "EventSummary",
     # added with the package split
-    "truncate", "utf16_units",
+    "truncate", "utf16_units", "required_header", "hex_sha256_signature", "hmac_sha256_matches",
+    "check_timestamp_age", "unix_time_iso", "dict_or_empty", "text_or_none",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,6 +32,8 @@ from hub.plugin import (
     hookimpl,
     parse_retry_after,
     secret_field,
+    truncate,
+    utf16_units,
 )
 
 CONTENT_LIMIT = 2000
@@ -92,7 +93,7 @@ class DiscordChannel(WebhookUrlChannel):
         if isinstance(when, str) and _ISO_TIME.fullmatch(when):
             embed["timestamp"] = when
         text = event.text
-        if text.strip() and units(text) <= SHORT_TEXT:
+        if text.strip() and utf16_units(text) <= SHORT_TEXT:
             body: dict[str, Any] = {"content": text, "embeds": [embed]}
         else:
             embed["description"] = text if text.strip() else _json_block(envelope.get("payload"))
@@ -165,7 +166,7 @@ def as_discord_message(body: Any) -> dict[str, Any]:
 def fit_limits(message: dict[str, Any]) -> None:
     """Cut ``message`` in place to Discord's limits, embeds in display order against the 6000 budget."""
     if message.get("content") is not None:  # str(): a type-keeping template leaf may be a number
-        message["content"] = truncate(str(message["content"]), CONTENT_LIMIT)
+        message["content"] = shorten(str(message["content"]), CONTENT_LIMIT)
     embeds = message.get("embeds")
     if isinstance(embeds, list):
         budget = [EMBED_TOTAL]
@@ -179,8 +180,8 @@ def _fit_embed(embed: dict[str, Any], budget: list[int]) -> dict[str, Any]:
     embed = dict(embed)
 
     def fit(text: Any, limit: int) -> str:
-        cut = truncate(str(text), min(limit, budget[0])) if budget[0] > 0 else ""
-        budget[0] -= units(cut)
+        cut = shorten(str(text), min(limit, budget[0])) if budget[0] > 0 else ""
+        budget[0] -= utf16_units(cut)
         return cut
 
     def fit_part(key: str, inner: str | None = None) -> None:  # a text, or the text inside author / footer
@@ -217,41 +218,10 @@ def _json_block(value: Any) -> str:
     return f"{FENCE}json\n{json.dumps(value, ensure_ascii=False, sort_keys=True)}\n{FENCE}"
 
 
-def units(text: str) -> int:
-    """Length in UTF-16 code units: never less than in code points, so what fits here fits anywhere."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` units, ending with an ellipsis: never after half a surrogate pair
-    or a dangling zero-width joiner, and closing a code block the cut left open."""
-    if units(text) <= limit:
-        return text
-    head = _cut(text, limit - len(ELLIPSIS))
-    if head.count(FENCE) % 2:
-        head = _cut(text, limit - len(ELLIPSIS) - len("\n" + FENCE))
-        if head.count(FENCE) % 2:
-            return f"{head}{ELLIPSIS}\n{FENCE}"
-    return head + ELLIPSIS
-
-
-def _cut(text: str, limit: int) -> str:
-    used = 0
-    for index, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            if ch == "`":  # do not leave half a code fence behind
-                index = len(text[:index].rstrip("`"))
-            while index and (text[index - 1] == "\u200d" or _continues(text[index])):
-                index -= 1  # back out of 👩‍💻, ❤️, 👍🏽, an accent or a surrogate pair rather than split it
-            return text[:index]
-    return text
-
-
-def _continues(ch: str) -> bool:
-    """Whether ``ch`` belongs to the character before it (joiner, selector, skin tone, accent, low surrogate)."""
-    return (ch in "\u200d\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff" or "\udc00" <= ch <= "\udfff"
-            or unicodedata.combining(ch) > 0)
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` UTF-16 units, ending with an ellipsis: never inside a character, and
+    closing a code block the cut left open."""
+    return truncate(text, limit, ellipsis=ELLIPSIS, close_fence=f"\n{FENCE}")
 
 
 def _seconds(value: Any) -> float | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +35,7 @@ from hub.plugin import (
     hookimpl,
     parse_retry_after,
     secret_field,
+    truncate,
 )
 
 HEADER_LIMIT = 150          # header block, plain_text
@@ -92,15 +92,15 @@ class SlackChannel(WebhookUrlChannel):
     def default_body(self, envelope: Mapping[str, Any], conn: ConnectionView) -> Any:
         event = EventSummary.of(envelope, conn)
         channel, source, title, when, text = event.channel, event.source, event.title, event.time, event.text
-        shown = truncate(escape(text), SECTION_LIMIT) if text.strip() else json_block(envelope.get("payload"))
+        shown = shorten(escape(text), SECTION_LIMIT) if text.strip() else json_block(envelope.get("payload"))
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT), "emoji": True}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": truncate(f"*{k}*\n{escape(v)}", FIELD_LIMIT)}
+            {"type": "header", "text": {"type": "plain_text", "text": shorten(title, HEADER_LIMIT), "emoji": True}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": shorten(f"*{k}*\n{escape(v)}", FIELD_LIMIT)}
                                            for k, v in (("Channel", channel), ("Source", source), ("Time", when))]}]
         if shown:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": shown}})
         summary = escape(text) if text.strip() else "new event"
-        return {"text": truncate(f"{escape(title)}: {summary}", SECTION_LIMIT), "blocks": blocks}
+        return {"text": shorten(f"{escape(title)}: {summary}", SECTION_LIMIT), "blocks": blocks}
 
     def build(self, message: OutboundMessage, conn: ConnectionView) -> HttpRequest:
         url = conn.secrets.get("webhook_url")
@@ -171,7 +171,7 @@ def blocks_text(blocks: Any) -> str:
 
 def fit_limits(message: dict[str, Any]) -> None:
     """Cut ``message`` in place to Slack's limits, so a long event posts shortened, not refused."""
-    message["text"] = truncate(message["text"], TEXT_LIMIT)
+    message["text"] = shorten(message["text"], TEXT_LIMIT)
     blocks = message.get("blocks")
     if not isinstance(blocks, list):
         return
@@ -195,7 +195,7 @@ def _fit_block(block: Any) -> Any:
 
 def _fit_text(obj: Any, limit: int) -> None:
     if isinstance(obj, dict) and isinstance(obj.get("text"), str):
-        obj["text"] = truncate(obj["text"], limit)
+        obj["text"] = shorten(obj["text"], limit)
 
 
 def escape(text: str) -> str:
@@ -208,44 +208,13 @@ def json_block(value: Any, limit: int = SECTION_LIMIT) -> str:
     if value is None or value == "" or value == {} or value == []:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return truncate(f"{FENCE}{escape(text)}{FENCE}", limit)
+    return shorten(f"{FENCE}{escape(text)}{FENCE}", limit)
 
 
-def units(text: str) -> int:
-    """Length in UTF-16 code units: never less than in code points, so what fits here fits anywhere."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` units, ending with an ellipsis: never inside an ``&amp;`` entity,
-    after a dangling zero-width joiner or half a surrogate pair, nor inside an unclosed code block."""
-    if units(text) <= limit:
-        return text
-    head = _cut(text, limit - len(ELLIPSIS))
-    if head.count(FENCE) % 2:
-        head = _cut(text, limit - len(ELLIPSIS) - len(FENCE))
-        if head.count(FENCE) % 2:
-            return head + ELLIPSIS + FENCE
-    return head + ELLIPSIS
-
-
-def _cut(text: str, limit: int) -> str:
-    used = 0
-    for index, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            if ch == "`":  # do not leave half a code fence behind
-                index = len(text[:index].rstrip("`"))
-            while index and (text[index - 1] == "\u200d" or _continues(text[index])):
-                index -= 1  # back out of 👩‍💻, ❤️, 👍🏽, an accent or a surrogate pair rather than split it
-            return _ENTITY_TAIL.sub("", text[:index])  # nor leave half of an &amp; entity
-    return text
-
-
-def _continues(ch: str) -> bool:
-    """Whether ``ch`` belongs to the character before it (joiner, selector, skin tone, accent, low surrogate)."""
-    return (ch in "\u200d\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff" or "\udc00" <= ch <= "\udfff"
-            or unicodedata.combining(ch) > 0)
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` UTF-16 units, ending with an ellipsis: never inside a character or an
+    ``&amp;`` entity, and closing a code block the cut left open."""
+    return truncate(text, limit, ellipsis=ELLIPSIS, close_fence=FENCE, drop_tail=_ENTITY_TAIL)
 
 
 def _answer(response: HttpResponse) -> tuple[str | None, bool]:

@@ -32,6 +32,7 @@ from hub.plugin import (
     hookimpl,
     parse_retry_after,
     secret_field,
+    truncate,
 )
 
 MODES = ("workflows", "legacy")
@@ -77,7 +78,8 @@ class TeamsChannel(WebhookUrlChannel):
         text = event.text
         if not text.strip():
             text = _json_text(envelope.get("payload"))
-        text = fit_bytes(text, TEXT_BYTES)
+        # TEXT_BYTES is for the JSON string, its two quotes included
+        text = truncate(text, TEXT_BYTES - 2, ellipsis=ELLIPSIS, measure=json_string_bytes)
         if _mode(conn) == "legacy":
             section: dict[str, Any] = {"facts": [{"name": k, "value": v} for k, v in facts]}
             if text:
@@ -218,26 +220,14 @@ def _json_text(value: Any) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= SHORT else text[:SHORT - 1].rstrip("\u200d") + ELLIPSIS
+    return truncate(text, SHORT, ellipsis=ELLIPSIS, measure=len)
 
 
-def fit_bytes(text: str, budget: int) -> str:
-    """The longest prefix of ``text`` (plus an ellipsis) whose JSON encoding takes at most ``budget``
-    bytes: Teams' limit is on bytes, and escapes and non-ASCII text make them differ from characters."""
-    def size(s: str) -> int:
-        return len(encode_json(s))
-
-    if size(text) <= budget:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if size(text[:middle] + ELLIPSIS) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    head = text[:low].rstrip("\u200d")
-    return (head[:-1] if head and "\ud800" <= head[-1] <= "\udbff" else head) + ELLIPSIS
+def json_string_bytes(text: str) -> int:
+    """Bytes ``text`` takes inside a serialized JSON string, escapes included and quotes not: Teams'
+    limit is on bytes, and escapes and non-ASCII text make them differ from characters. Counted
+    without the quotes, the bytes of a text are the sum of its pieces' (as ``truncate`` needs)."""
+    return len(encode_json(text)) - 2  # the quotes
 
 
 def _error_text(response: HttpResponse) -> str:

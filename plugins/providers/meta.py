@@ -8,10 +8,7 @@ arrives ``\\u``-escaped: the raw bytes are what is signed, never a re-serialised
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema
@@ -26,9 +23,15 @@ from hub.plugin import (
     Provider,
     ProviderConfigSchema,
     SignatureInvalid,
+    dict_or_empty,
+    hex_sha256_signature,
+    hmac_sha256_matches,
     hookimpl,
+    required_header,
     secret_field,
     secure_compare,
+    text_or_none,
+    unix_time_iso,
 )
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -36,7 +39,6 @@ PREFIX = "sha256="
 MAX_HEADER_CHARS = 1024
 MAX_CHALLENGE_CHARS = 1024
 
-_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _UNIX = re.compile(r"\d{1,15}")
 
 
@@ -88,22 +90,9 @@ class MetaProvider(Provider):
         secrets = conn.secret_values("app_secret")
         if not secrets:
             raise SignatureInvalid("connection has no app secret configured")
-        signature = (request.headers.get(SIGNATURE_HEADER) or "").strip()
-        if not signature:
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is missing")
-        if len(signature) > MAX_HEADER_CHARS:
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is too long ({len(signature)} characters)")
-        if not signature.isascii():
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header contains non-ASCII characters")
-        if not signature.startswith(PREFIX):
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header must start with '{PREFIX}'")
-        given = signature[len(PREFIX):]
-        if not _HEX_SHA256.fullmatch(given):
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is not a hex HMAC-SHA256 signature "
-                                   f"(expected 64 hex digits after '{PREFIX}')")
-        given = given.lower()
-        if not any(hmac.compare_digest(hmac.new(s.encode("utf-8"), request.body, hashlib.sha256).hexdigest(), given)
-                   for s in secrets):
+        signature = required_header(request, SIGNATURE_HEADER, SignatureInvalid, max_chars=MAX_HEADER_CHARS)
+        given = hex_sha256_signature(signature, header=SIGNATURE_HEADER, prefix=PREFIX)
+        if not hmac_sha256_matches(secrets, request.body, given):
             raise SignatureInvalid(f"the {SIGNATURE_HEADER} signature does not match the body "
                                    "(wrong app secret, or the body was modified)")
 
@@ -124,18 +113,18 @@ def _whatsapp(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     first_status: dict[str, Any] | None = None
     for entry in entries:
         for change in _list(entry.get("changes")):
-            value = _dict(_dict(change).get("value"))
-            channel = _text(_dict(value.get("metadata")).get("phone_number_id"))
+            value = dict_or_empty(dict_or_empty(change).get("value"))
+            channel = text_or_none(dict_or_empty(value.get("metadata")).get("phone_number_id"))
             for message in _list(value.get("messages")):
-                message = _dict(message)
+                message = dict_or_empty(message)
                 if message:
-                    message_id = _text(message.get("id"))
+                    message_id = text_or_none(message.get("id"))
                     return {"event_id": message_id, "message_id": message_id, "channel": channel,
                             "text": _message_text(message), "event_ts": _iso(message.get("timestamp"))}
             for status in _list(value.get("statuses")):
-                status = _dict(status)
+                status = dict_or_empty(status)
                 if status and first_status is None:
-                    status_id, state = _text(status.get("id")), _text(status.get("status"))
+                    status_id, state = text_or_none(status.get("id")), text_or_none(status.get("status"))
                     first_status = {
                         # sent / delivered / read repeat the same message id: the state tells them apart
                         "event_id": f"{status_id}:{state}" if status_id and state else status_id,
@@ -148,27 +137,27 @@ def _messaging(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Messenger / Instagram messaging: ``entry[].messaging[]`` with ``message.mid``."""
     for entry in entries:
         for item in _list(entry.get("messaging")):
-            item = _dict(item)
-            message = _dict(item.get("message")) or _dict(item.get("postback"))
-            mid = _text(message.get("mid"))
+            item = dict_or_empty(item)
+            message = dict_or_empty(item.get("message")) or dict_or_empty(item.get("postback"))
+            mid = text_or_none(message.get("mid"))
             if mid:
-                return {"event_id": mid, "message_id": mid, "text": _text(message.get("text")),
-                        "channel": _text(_dict(item.get("recipient")).get("id")) or _text(entry.get("id")),
-                        "event_ts": _iso(item.get("timestamp"))}
+                recipient = text_or_none(dict_or_empty(item.get("recipient")).get("id"))
+                return {"event_id": mid, "message_id": mid, "text": text_or_none(message.get("text")),
+                        "channel": recipient or text_or_none(entry.get("id")), "event_ts": _iso(item.get("timestamp"))}
     return None
 
 
 def _message_text(message: dict[str, Any]) -> str | None:
     """``text.body`` of a text message; the caption, button or reply title of other kinds."""
-    text = _text(_dict(message.get("text")).get("body"))
+    text = text_or_none(dict_or_empty(message.get("text")).get("body"))
     if text:
         return text
-    interactive = _dict(message.get("interactive"))
-    for candidate in (_dict(message.get("button")).get("text"),
-                      _dict(interactive.get("button_reply")).get("title"),
-                      _dict(interactive.get("list_reply")).get("title"),
-                      *(_dict(message.get(kind)).get("caption") for kind in ("image", "video", "document"))):
-        if _text(candidate):
+    interactive = dict_or_empty(message.get("interactive"))
+    for candidate in (dict_or_empty(message.get("button")).get("text"),
+                      dict_or_empty(interactive.get("button_reply")).get("title"),
+                      dict_or_empty(interactive.get("list_reply")).get("title"),
+                      *(dict_or_empty(message.get(kind)).get("caption") for kind in ("image", "video", "document"))):
+        if text_or_none(candidate):
             return candidate
     return None
 
@@ -180,24 +169,11 @@ def _iso(value: Any) -> str | None:
     if not isinstance(value, str) or not _UNIX.fullmatch(value):
         return None
     number = int(value)
-    seconds = number / 1000 if len(value) >= 13 else number
-    try:
-        when = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return when.isoformat().replace("+00:00", "Z")
+    return unix_time_iso(number / 1000 if len(value) >= 13 else number)
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 @hookimpl

@@ -8,11 +8,9 @@ now (either way) are refused. ``url_verification`` is answered with its challeng
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema
@@ -27,8 +25,15 @@ from hub.plugin import (
     ProviderConfigSchema,
     SignatureInvalid,
     TimestampOutOfWindow,
+    check_timestamp_age,
+    dict_or_empty,
+    hex_sha256_signature,
+    hmac_sha256_matches,
     hookimpl,
+    required_header,
     secret_field,
+    text_or_none,
+    unix_time_iso,
 )
 
 SIGNATURE_HEADER = "X-Slack-Signature"
@@ -39,7 +44,6 @@ MAX_HEADER_CHARS = 1024
 FORM = "application/x-www-form-urlencoded"
 
 _UNIX_SECONDS = re.compile(r"\d{1,12}")
-_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _SLACK_TS = re.compile(r"(\d{1,12})(?:\.(\d{1,6}))?")
 
 
@@ -65,19 +69,12 @@ class SlackProvider(Provider):
         secrets = conn.secret_values("signing_secret")
         if not secrets:
             raise SignatureInvalid("connection has no signing secret configured")
-        signature = _header(request, SIGNATURE_HEADER, SignatureInvalid)
-        timestamp = _header(request, TIMESTAMP_HEADER, TimestampOutOfWindow)
+        signature = required_header(request, SIGNATURE_HEADER, SignatureInvalid, max_chars=MAX_HEADER_CHARS)
+        timestamp = required_header(request, TIMESTAMP_HEADER, TimestampOutOfWindow, max_chars=MAX_HEADER_CHARS)
         _check_window(timestamp, request.received_at)
-        if not signature.startswith(PREFIX):
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header must start with '{PREFIX}'")
-        given = signature[len(PREFIX):]
-        if not _HEX_SHA256.fullmatch(given):
-            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is not a hex HMAC-SHA256 signature "
-                                   f"(expected 64 hex digits after '{PREFIX}')")
+        given = hex_sha256_signature(signature, header=SIGNATURE_HEADER, prefix=PREFIX)
         base = b"v0:" + timestamp.encode("ascii") + b":" + request.body
-        given = given.lower()
-        if not any(hmac.compare_digest(hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest(), given)
-                   for secret in secrets):
+        if not hmac_sha256_matches(secrets, base, given):
             raise SignatureInvalid(f"the {SIGNATURE_HEADER} signature does not match the request body and "
                                    "timestamp (wrong signing secret, or the body was modified)")
 
@@ -86,7 +83,7 @@ class SlackProvider(Provider):
         if not isinstance(payload, dict):
             return ParsedEvent(payload=payload)
         if request.content_type == FORM:
-            if _text(payload.get("ssl_check")) == "1":
+            if text_or_none(payload.get("ssl_check")) == "1":
                 return ParsedEvent(payload=payload, reply=PluginResponse(200, b""), store=False)
             if "payload" in payload and "command" not in payload:
                 return _interactivity(payload)
@@ -113,28 +110,28 @@ def _url_verification(payload: dict[str, Any]) -> ParsedEvent:
 
 
 def _event_callback(payload: dict[str, Any]) -> ParsedEvent:
-    event = _dict(payload.get("event"))
-    message = _dict(event.get("message"))
-    item = _dict(event.get("item"))
+    event = dict_or_empty(payload.get("event"))
+    message = dict_or_empty(event.get("message"))
+    item = dict_or_empty(event.get("item"))
     channel = event.get("channel")
     if isinstance(channel, dict):  # channel_created, channel_rename, ...
         channel = channel.get("id")
     fields = {
-        "channel": _text(channel) or _text(item.get("channel")),
-        "text": _text(event.get("text")) or _text(message.get("text")),
-        "message_id": _text(event.get("ts")) or _text(message.get("ts")) or _text(item.get("ts")),
+        "channel": text_or_none(channel) or text_or_none(item.get("channel")),
+        "text": text_or_none(event.get("text")) or text_or_none(message.get("text")),
+        "message_id": text_or_none(event.get("ts")) or text_or_none(message.get("ts")) or text_or_none(item.get("ts")),
         "event_ts": _iso(event.get("event_ts")) or _iso(event.get("ts")) or _iso(payload.get("event_time")),
     }
-    return ParsedEvent(payload=payload, event_id=_text(payload.get("event_id")), fields=_present(fields))
+    return ParsedEvent(payload=payload, event_id=text_or_none(payload.get("event_id")), fields=_present(fields))
 
 
 def _slash_command(form: dict[str, Any], request: InboundRequest) -> ParsedEvent:
     fields = {
-        "channel": _text(form.get("channel_id")),
-        "text": _text(form.get("text")),
+        "channel": text_or_none(form.get("channel_id")),
+        "text": text_or_none(form.get("text")),
         "event_ts": _iso(request.headers.get(TIMESTAMP_HEADER)),
     }
-    return ParsedEvent(payload=form, event_id=_text(form.get("trigger_id")), fields=_present(fields))
+    return ParsedEvent(payload=form, event_id=text_or_none(form.get("trigger_id")), fields=_present(fields))
 
 
 def _interactivity(form: dict[str, Any]) -> ParsedEvent:
@@ -148,44 +145,27 @@ def _interactivity(form: dict[str, Any]) -> ParsedEvent:
     if not isinstance(payload, dict):
         raise InvalidPayload("the interactivity form field 'payload' is not a JSON object")
     actions = payload.get("actions")
-    first_action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
-    action_ts = _text(first_action.get("action_ts")) or _text(payload.get("action_ts"))
-    channel = _dict(payload.get("channel"))
-    container = _dict(payload.get("container"))
-    message = _dict(payload.get("message"))
+    first_action = dict_or_empty(actions[0]) if isinstance(actions, list) and actions else {}
+    action_ts = text_or_none(first_action.get("action_ts")) or text_or_none(payload.get("action_ts"))
+    channel = dict_or_empty(payload.get("channel"))
+    container = dict_or_empty(payload.get("container"))
+    message = dict_or_empty(payload.get("message"))
     fields = {
-        "channel": _text(channel.get("id")) or _text(container.get("channel_id")),
-        "message_id": _text(container.get("message_ts")) or _text(message.get("ts")),
-        "text": _text(message.get("text")),
+        "channel": text_or_none(channel.get("id")) or text_or_none(container.get("channel_id")),
+        "message_id": text_or_none(container.get("message_ts")) or text_or_none(message.get("ts")),
+        "text": text_or_none(message.get("text")),
         "event_ts": _iso(action_ts),
     }
-    event_id = _text(payload.get("trigger_id")) or action_ts
+    event_id = text_or_none(payload.get("trigger_id")) or action_ts
     return ParsedEvent(payload=payload, event_id=event_id, fields=_present(fields))
 
 
 # --------------------------------------------------------------------------- helpers
 
-def _header(request: InboundRequest, name: str, error: type[Exception]) -> str:
-    value = (request.headers.get(name) or "").strip()
-    if not value:
-        raise error(f"the {name} header is missing")
-    if len(value) > MAX_HEADER_CHARS:
-        raise error(f"the {name} header is too long ({len(value)} characters)")
-    if not value.isascii():
-        raise error(f"the {name} header contains non-ASCII characters")
-    return value
-
-
 def _check_window(timestamp: str, now: datetime) -> None:
     if not _UNIX_SECONDS.fullmatch(timestamp):
         raise TimestampOutOfWindow(f"the {TIMESTAMP_HEADER} header is not a Unix timestamp in seconds")
-    age = now.timestamp() - int(timestamp)
-    if age > TOLERANCE:
-        raise TimestampOutOfWindow(f"the {TIMESTAMP_HEADER} timestamp is {int(age)} seconds old "
-                                   f"(at most {TOLERANCE} s allowed)")
-    if -age > TOLERANCE:
-        raise TimestampOutOfWindow(f"the {TIMESTAMP_HEADER} timestamp is {int(-age)} seconds in the future "
-                                   f"(at most {TOLERANCE} s allowed)")
+    check_timestamp_age(now.timestamp() - int(timestamp), tolerance=TOLERANCE, what=f"{TIMESTAMP_HEADER} timestamp")
 
 
 def _iso(value: Any) -> str | None:
@@ -197,20 +177,7 @@ def _iso(value: Any) -> str | None:
     match = _SLACK_TS.fullmatch(value.strip())
     if not match:
         return None
-    micros = int((match.group(2) or "0").ljust(6, "0"))
-    try:
-        when = datetime.fromtimestamp(int(match.group(1)), UTC) + timedelta(microseconds=micros)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return unix_time_iso(int(match.group(1)), microseconds=int((match.group(2) or "0").ljust(6, "0")))
 
 
 def _present(fields: dict[str, Any]) -> dict[str, Any]:

@@ -204,6 +204,16 @@ def test_the_default_rendering_cuts_the_event_text_to_20_kb_of_json():
     assert body["attachments"][0]["content"]["body"][2]["text"] == "x" * (20 * 1024 - 2 - 3) + "…"
 
 
+@pytest.mark.parametrize("source, title", [
+    ("x" * 300, "x" * 255 + "…"),
+    ("x" * 254 + "👍🏽" + "y" * 10, "x" * 254 + "…"),       # never an emoji without its skin tone
+    ("x" * 254 + "e\u0301" + "y" * 10, "x" * 254 + "…"),   # nor a letter without its accent
+], ids=["ascii", "skin-tone", "combining-accent"])
+def test_the_default_rendering_cuts_titles_to_256_characters_without_splitting_one(source, title):
+    body = TEAMS.default_body(envelope(connection=source), conn())
+    assert body["attachments"][0]["content"]["body"][0]["text"] == title
+
+
 def test_a_connection_without_its_url_cannot_build():
     with pytest.raises(PermanentFailure, match="webhook_url"):
         TEAMS.build(message("hi"), make_conn(TEAMS, ""))

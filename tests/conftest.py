@@ -7,20 +7,19 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as redis_lib
-from cryptography.fernet import Fernet
 
-from hub.storage.config import TestConfig
-from hub.storage.db import get_database
 from hub.storage.embedded_redis import EmbeddedRedis
-from hub.storage.schema import upgrade
-from hub.web.app import bootstrap, create_app
+from hub.testing import AdminClient, make_app
+from hub.web.app import HubApp
+
+#: tests.hook_calls records the plugin hooks the core calls (read by tests/test_architecture.py).
+pytest_plugins = ["tests.hook_calls"]
 
 ADMIN_TOKEN = "hkh_test-admin-token"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -97,81 +96,34 @@ def database_url(request, tmp_path) -> str:
     return fresh_postgres_database(request.getfixturevalue("postgres_url"))
 
 
-def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> dict[str, Any]:
-    settings = TestConfig.load({})
-    settings.update(
-        HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"),
-        HOOKHUB_REDIS_URL=redis_url,
-        HOOKHUB_SECRET_KEYS=(Fernet.generate_key().decode(),),
-        HOOKHUB_BOOTSTRAP_TOKEN=ADMIN_TOKEN,
-        HOOKHUB_PUBLIC_URL="http://hub.test",
-    )
-    settings.update(overrides)
-    return settings
-
-
-def build_app(settings: dict[str, Any]):
-    app = create_app(settings)
-    upgrade(get_database(app))
-    bootstrap(app)
-    return app
+@pytest.fixture
+def settings() -> dict[str, Any]:
+    """What the suite's apps set on top of :func:`hub.testing.make_app`'s settings: their own admin
+    token, and no private network reachable (the delivery tests override this to allow 127.0.0.1)."""
+    return {"HOOKHUB_BOOTSTRAP_TOKEN": ADMIN_TOKEN, "HOOKHUB_ALLOW_PRIVATE_NETWORKS": ()}
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_client) -> dict[str, Any]:
-    return make_settings(tmp_path, redis_url)
-
-
-@pytest.fixture
-def app(settings):
-    app = build_app(settings)
+def app(tmp_path, redis_url, redis_client, settings) -> Iterator[HubApp]:
+    app = make_app(tmp_path / "instance", redis_url, **settings)
     yield app
-    app.extensions["hookhub.gateway"].cache.close()
-    get_database(app).dispose()
-
-
-class Api:
-    """A test client for the admin API that sends a bearer token."""
-
-    def __init__(self, client, token: str | None = ADMIN_TOKEN) -> None:
-        self.client = client
-        self.token = token
-
-    def _headers(self, token: str | None) -> dict[str, str]:
-        token = self.token if token is None else token
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def request(self, method: str, path: str, json: Any = None, token: str | None = None, **kw: Any):
-        return self.client.open(f"/api/v1{path}", method=method, json=json, headers=self._headers(token), **kw)
-
-    def get(self, path: str, **kw: Any):
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, json: Any = None, **kw: Any):
-        return self.request("POST", path, json=json, **kw)
-
-    def patch(self, path: str, json: Any = None, **kw: Any):
-        return self.request("PATCH", path, json=json, **kw)
-
-    def delete(self, path: str, **kw: Any):
-        return self.request("DELETE", path, **kw)
+    app.close()
 
 
 @pytest.fixture
-def app_on_each_database(tmp_path, redis_url, redis_client, database_url):
+def app_on_each_database(tmp_path, redis_url, redis_client, settings, database_url) -> Iterator[HubApp]:
     """The app on SQLite, then on PostgreSQL: a module that needs both names it its ``app``."""
-    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_DATABASE_URL=database_url))
+    app = make_app(tmp_path / "instance", redis_url, **settings, HOOKHUB_DATABASE_URL=database_url)
     yield app
-    app.extensions["hookhub.gateway"].cache.close()
-    get_database(app).dispose()
+    app.close()
 
 
 @pytest.fixture
-def cli_env(settings, monkeypatch, app) -> dict[str, str]:
+def cli_env(monkeypatch, app) -> dict[str, str]:
     """The environment under which ``hookhub`` reaches the ``app`` fixture's database and Redis
     (set in this process, and returned for a subprocess)."""
-    env = {key: str(settings[key]) for key in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_REDIS_URL", "HOOKHUB_PUBLIC_URL")}
-    env["HOOKHUB_SECRET_KEYS"] = settings["HOOKHUB_SECRET_KEYS"][0]
+    env = {key: str(app.config[key]) for key in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_REDIS_URL", "HOOKHUB_PUBLIC_URL")}
+    env["HOOKHUB_SECRET_KEYS"] = app.config["HOOKHUB_SECRET_KEYS"][0]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -201,27 +153,6 @@ def client(app):
 
 
 @pytest.fixture
-def api(client) -> Api:
-    return Api(client)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
-
-
-def run_jobs(app) -> None:
-    """What a worker does, synchronously: hand accepted events to the routing queue, then run every
-    queued job (routing, deliveries) until the queues are empty."""
-    from hub.inbound.handoff import drain
-    from hub.worker.runner import build_worker
-
-    while drain(app):
-        pass
-    build_worker(app).work(burst=True)
+def api(app) -> AdminClient:
+    """The admin API with the bootstrap token (``token=`` on a call sends another)."""
+    return AdminClient(app)

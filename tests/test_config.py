@@ -1,4 +1,5 @@
 import ipaddress
+from contextlib import closing
 
 import pytest
 
@@ -75,10 +76,10 @@ def test_create_app_reads_environment(tmp_path, monkeypatch, redis_url):
     monkeypatch.setenv("HOOKHUB_INSTANCE_PATH", str(tmp_path / "inst"))
     monkeypatch.setenv("HOOKHUB_PUBLIC_URL", "https://h.example/")
     monkeypatch.setenv("HOOKHUB_REDIS_URL", redis_url)
-    app = create_app()
-    assert app.config["HOOKHUB_PUBLIC_URL"] == "https://h.example"
-    assert app.instance_path == str(tmp_path / "inst")
-    assert app.config["HOOKHUB_DATABASE_URL"].endswith("/inst/hookhub.db")
+    with closing(create_app()) as app:
+        assert app.config["HOOKHUB_PUBLIC_URL"] == "https://h.example"
+        assert app.instance_path == str(tmp_path / "inst")
+        assert app.config["HOOKHUB_DATABASE_URL"].endswith("/inst/hookhub.db")
 
 
 def test_every_setting_is_documented():

@@ -4,6 +4,7 @@ importlib.metadata on sys.path (nothing installed), the env switches, and loud f
 import importlib.metadata as md
 import sys
 import textwrap
+from contextlib import closing
 
 import pytest
 
@@ -186,14 +187,14 @@ def hub_register_blueprints(register):
 """
 
 
-def test_plugins_add_cli_commands_and_blueprints(third_party, settings):
+def test_plugins_add_cli_commands_and_blueprints(third_party, tmp_path, redis_url, redis_client, settings):
     from click.testing import CliRunner
 
     from hub.cli.main import build_cli
-    from tests.conftest import build_app
+    from hub.testing import make_app
 
     third_party(EXTENDER, entry_name="extender", module="hookhub_extender_plugin", dist="hookhub-extender")
     result = CliRunner().invoke(build_cli(), ["acme-hello"])
     assert result.exit_code == 0 and result.output.strip() == "hello from acme"
-    app = build_app(settings)
-    assert app.test_client().get("/acme/ping").json == {"pong": True}
+    with closing(make_app(tmp_path / "instance", redis_url, **settings)) as app:
+        assert app.test_client().get("/acme/ping").json == {"pong": True}

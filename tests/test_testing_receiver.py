@@ -30,3 +30,26 @@ def test_a_request_cut_off_mid_body_is_not_recorded():
         [only] = rx.wait_for(1)
         assert only.json() == {"id": "whole"}
         assert len(rx) == 1
+
+
+def test_a_raw_reply_writes_its_bytes_and_closes_the_connection():
+    with Receiver() as rx:
+        rx.reply(Reply(raw=lambda out: out.write(b"not http at all")))
+        with socket.create_connection(("127.0.0.1", rx.port), timeout=5) as s:
+            s.sendall(b"GET /raw HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(1024):                 # until the receiver closes the connection
+                answer += chunk
+        assert answer == b"not http at all"
+        assert [got.path for got in rx.wait_for(1)] == ["/raw"]
+
+
+def test_it_counts_connections_and_records_the_client_of_each_request():
+    with Receiver() as rx, requests.Session() as session:
+        for _ in range(2):
+            session.get(rx.url + "/kept-alive", timeout=5)
+        requests.get(rx.url + "/another", timeout=5)
+        first, second, third = rx.wait_for(3)
+        assert rx.connections == 2
+        assert first.client == second.client != third.client and first.client[0] == "127.0.0.1"
+        assert first.peer_cert is None                   # plain HTTP: no client certificate

@@ -13,9 +13,9 @@ from hub.plugin import hookimpl
 from hub.runtime.plugin_host import get_host
 from hub.storage.db import get_database
 from hub.storage.models import Event
+from hub.testing import run_jobs
 from hub.worker.runner import JobIdFilter
 from hub.worker.sweeper import ALIVE_KEY, sweep
-from tests.conftest import run_jobs
 
 
 class Observer:

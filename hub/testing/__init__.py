@@ -5,7 +5,8 @@ Enable the fixtures with ``pytest_plugins = ["hub.testing"]`` in your ``conftest
 - ``hookhub_app`` — a whole hub (fresh SQLite, embedded Redis, every installed plugin, yours
   included once your package is installed); ``hookhub_admin`` — its admin API
   (:class:`AdminClient`); :func:`run_jobs` runs the queued jobs on a real RQ worker, and
-  :func:`settle` runs them until a condition holds.
+  :func:`settle` runs them until a condition holds. :func:`make_app` builds another hub, with
+  other settings (``app.close()`` releases it), and :class:`AdminClient` is the admin API of any app.
 - ``receiver`` — a capturing HTTP server on 127.0.0.1 (:class:`Receiver`) to deliver to.
 - Signers for inbound tests: :func:`github_headers`, :func:`slack_headers`, :func:`meta_headers`,
   :func:`standard_webhooks_headers`, :func:`hmac_hex`.

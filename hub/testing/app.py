@@ -8,21 +8,29 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 
+if TYPE_CHECKING:
+    from hub.web.app import HubApp
+
 ADMIN_TOKEN = "hkh_testing_admin_token_0123456789abcdef"   # noqa: S105 - a test fixture's token
 PUBLIC_URL = "http://hub.test"
 
 
-def make_app(instance_path: str | Path, redis_url: str, **settings: Any) -> Flask:
+def make_app(instance_path: str | Path, redis_url: str, *, migrate: bool = True, **settings: Any) -> HubApp:
     """An app with its schema and admin token; ``settings`` override any ``HOOKHUB_*`` value.
 
     Outbound sends may reach 127.0.0.1 (a :class:`~hub.testing.Receiver`), retries come after
-    0.2, 0.4 and 0.8 s, and inbound URLs start with ``http://hub.test``."""
+    0.2, 0.4 and 0.8 s, and inbound URLs start with ``http://hub.test``; the admin token is
+    :data:`ADMIN_TOKEN`. For example ``make_app(path, url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=())``
+    refuses sends to 127.0.0.1, as production does. ``migrate=False`` leaves the database as
+    ``hookhub db upgrade`` would find it: without the schema (and so without the token).
+
+    Call ``app.close()`` when the test is done with it (the fixtures do)."""
     from hub.storage.config import TestConfig
     from hub.storage.db import get_database
     from hub.storage.schema import upgrade
@@ -35,21 +43,29 @@ def make_app(instance_path: str | Path, redis_url: str, **settings: Any) -> Flas
                   HOOKHUB_ALLOW_PRIVATE_NETWORKS=(ipaddress.ip_network("127.0.0.0/8"),))
     config.update(settings)
     app = create_app(config)
-    upgrade(get_database(app))
-    bootstrap(app)
+    if migrate:
+        upgrade(get_database(app))
+        bootstrap(app)
     return app
 
 
 class AdminClient:
-    """The admin API with the test's admin token: ``admin.post("/connections", json={…})``."""
+    """The admin API of ``app`` with a bearer token: ``admin.post("/connections", json={…})``.
 
-    def __init__(self, app: Flask, token: str = ADMIN_TOKEN) -> None:
+    ``token`` defaults to the app's ``HOOKHUB_BOOTSTRAP_TOKEN`` (:data:`ADMIN_TOKEN` for an app
+    from :func:`make_app`). Every request method takes ``json=`` for the body, ``token=`` to send
+    another token for that request only (a viewer's, say), and whatever else Flask's test client
+    takes (``headers=``, ``data=``, ``query_string=``…); ``admin.client`` is the test client
+    itself, for a request without a token."""
+
+    def __init__(self, app: Flask, token: str | None = None) -> None:
         self.client = app.test_client()
-        self.token = token
+        self.token = token or app.config.get("HOOKHUB_BOOTSTRAP_TOKEN") or ADMIN_TOKEN
 
-    def request(self, method: str, path: str, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
-        return self.client.open(f"/api/v1{path}", method=method, headers=headers, **kw)
+    def request(self, method: str, path: str, *, json: Any = None, token: str | None = None, **kw: Any) -> Any:
+        """``method`` on ``/api/v1{path}``."""
+        headers = {"Authorization": f"Bearer {token or self.token}", **kw.pop("headers", {})}
+        return self.client.open(f"/api/v1{path}", method=method, json=json, headers=headers, **kw)
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)
@@ -110,20 +126,18 @@ def hookhub_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture
-def hookhub_app(tmp_path: Path, hookhub_redis_url: str) -> Iterator[Flask]:
-    """A fresh hub (see :func:`make_app`), its Redis emptied first."""
+def hookhub_app(tmp_path: Path, hookhub_redis_url: str) -> Iterator[HubApp]:
+    """A fresh hub (see :func:`make_app`), its Redis emptied first; closed after the test."""
     import redis
 
-    from hub.storage.db import get_database
-
-    redis.Redis.from_url(hookhub_redis_url).flushall()
+    with redis.Redis.from_url(hookhub_redis_url) as client:
+        client.flushall()
     app = make_app(tmp_path / "hookhub", hookhub_redis_url)
     yield app
-    app.extensions["hookhub.gateway"].cache.close()
-    get_database(app).dispose()
+    app.close()
 
 
 @pytest.fixture
-def hookhub_admin(hookhub_app: Flask) -> AdminClient:
+def hookhub_admin(hookhub_app: HubApp) -> AdminClient:
     """:class:`AdminClient` for ``hookhub_app``."""
     return AdminClient(hookhub_app)

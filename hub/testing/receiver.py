@@ -8,7 +8,15 @@ As the ``receiver`` fixture of the ``hub.testing`` pytest plugin, or directly::
         first, second = rx.wait_for(2)
 
 Replies are served in the order given, then ``default`` for every further request; a reply may
-be a callable taking the captured request. Each request is recorded with its raw body.
+be a callable taking the captured request (``Receiver(default=lambda got: routes[got.path])``
+answers by path). Each request is recorded with its raw body, the client's address and, over
+mutual TLS, the client's certificate; ``connections`` counts the TCP connections accepted
+(requests over a kept-alive connection share one).
+
+An endpoint that misbehaves below HTTP (garbage, an answer that trickles in, a connection closed
+without an answer) is a ``Reply(raw=...)`` that writes the bytes itself::
+
+    rx.reply(Reply(raw=lambda out: out.write(b"this is not http\\r\\n\\r\\n")))
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,12 +39,16 @@ from hub.plugin import Headers
 
 @dataclass
 class Reply:
-    """One scripted answer. ``body`` may be bytes, text, or a JSON value (dict/list)."""
+    """One scripted answer. ``body`` may be bytes, text, or a JSON value (dict/list).
+
+    ``raw``, when given, writes the answer itself (status line and all, or nothing) to the
+    connection, which is closed after it; ``status``, ``body`` and ``headers`` are then unused."""
 
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0                      # seconds to wait before answering
+    raw: Callable[[BinaryIO], None] | None = None
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         headers = dict(self.headers)
@@ -59,6 +71,8 @@ class Captured:
     headers: Headers
     body: bytes
     at: float                               # time.monotonic() when it arrived
+    client: tuple[str, int] = ("", 0)       # the sender's address and port (one per connection)
+    peer_cert: dict[str, Any] | None = None  # the client certificate over mutual TLS (ssl's getpeercert())
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -68,12 +82,18 @@ ReplySource = Reply | Callable[[Captured], Reply]
 
 
 class Receiver:
-    """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script."""
+    """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script.
 
-    def __init__(self, default: Reply | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+    ``host`` is the loopback address to listen on: another one (``127.0.0.2``) stands for a second
+    machine, e.g. the target of a redirect that a policy should refuse."""
+
+    def __init__(self, default: ReplySource | None = None, ssl_context: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.default: ReplySource = default or Reply(200, b"")
         self.ssl_context = ssl_context          # HTTPS (mutual TLS when it requires client certificates)
+        self.host = host
         self.requests: list[Captured] = []
+        self.connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._script: deque[ReplySource] = deque()
@@ -101,6 +121,11 @@ class Receiver:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                with receiver._lock:
+                    receiver.connections += 1
+                return True
+
             def finish_request(self, request: Any, client_address: Any) -> None:
                 if context is not None:  # the handshake runs in the connection's thread
                     try:
@@ -111,8 +136,9 @@ class Receiver:
                 super().finish_request(request, client_address)
 
         self.tls_failures = 0
-        self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, name="hookhub-receiver", daemon=True).start()
+        self._server = Server((self.host, 0), Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},  # a quick stop()
+                         name="hookhub-receiver", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -128,10 +154,16 @@ class Receiver:
         self.stop()
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
+        """The port it listens on (for a URL with another host name, resolved to it in the test)."""
         assert self._server is not None, "start() the receiver first"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (``https`` with an ``ssl_context``), without a trailing slash."""
         scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        return f"{scheme}://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ scripting and reading
 
@@ -167,8 +199,10 @@ class Receiver:
             handler.close_connection = True
             return
         parts = urlsplit(handler.path)
+        peer_cert = handler.connection.getpeercert() if isinstance(handler.connection, ssl.SSLSocket) else None
         captured = Captured(handler.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                            Headers(list(handler.headers.items())), body, time.monotonic())
+                            Headers(list(handler.headers.items())), body, time.monotonic(),
+                            handler.client_address[:2], peer_cert or None)
         with self._lock:
             self.requests.append(captured)
             self.in_flight += 1
@@ -179,6 +213,10 @@ class Receiver:
             reply = source(captured) if callable(source) else source
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.raw is not None:
+                handler.close_connection = True
+                reply.raw(handler.wfile)
+                return
             payload, headers = reply.encoded()
             handler.send_response(reply.status)
             for name, value in headers.items():
@@ -186,8 +224,8 @@ class Receiver:
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
             handler.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-            pass
+        except OSError:         # the client gave up (a timeout test)
+            handler.close_connection = True
         finally:
             with self._lock:
                 self.in_flight -= 1

@@ -9,26 +9,25 @@ from typing import Any
 
 import pytest
 
-from hub.testing import receiver, settle  # noqa: F401 - the receiver fixture; settle for the tests here
-from tests.conftest import Api, make_settings
+from hub.testing import AdminClient, receiver, settle  # noqa: F401 - the receiver fixture; settle for the tests here
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_client) -> dict[str, Any]:
-    return make_settings(tmp_path, redis_url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=LOOPBACK,
-                         HOOKHUB_MIN_DELAY_AFTER_429=1.0, HOOKHUB_WORKER_CONCURRENCY=8)
+def settings(settings) -> dict[str, Any]:
+    return {**settings, "HOOKHUB_ALLOW_PRIVATE_NETWORKS": LOOPBACK, "HOOKHUB_MIN_DELAY_AFTER_429": 1.0,
+            "HOOKHUB_WORKER_CONCURRENCY": 8}
 
 
-def make_source(api: Api, name: str = "crm source", **extra: Any) -> tuple[str, str]:
+def make_source(api: AdminClient, name: str = "crm source", **extra: Any) -> tuple[str, str]:
     """A generic inbound connection: (its id, its inbound path with the key)."""
     r = api.post("/connections", json={"name": name, "provider": "generic", **extra})
     assert r.status_code == 201, r.json
     return r.json["id"], r.json["inbound_url"].replace("http://hub.test", "")
 
 
-def make_target(api: Api, url: str, name: str = "receiver", *, secrets: dict | None = None,
+def make_target(api: AdminClient, url: str, name: str = "receiver", *, secrets: dict | None = None,
                 channel: str = "webhook", **config: Any) -> str:
     if channel == "webhook":
         config.setdefault("url", url)
@@ -38,25 +37,25 @@ def make_target(api: Api, url: str, name: str = "receiver", *, secrets: dict | N
     return r.json["id"]
 
 
-def make_route(api: Api, source: str, targets: list[Any], match: list | None = None, name: str = "r") -> str:
+def make_route(api: AdminClient, source: str, targets: list[Any], match: list | None = None, name: str = "r") -> str:
     targets = [t if isinstance(t, dict) else {"connection": t} for t in targets]
     r = api.post("/routes", json={"name": name, "source": source, "match": match or [], "targets": targets})
     assert r.status_code == 201, r.json
     return r.json["id"]
 
 
-def deliveries(api: Api, **filters: str) -> list[dict[str, Any]]:
+def deliveries(api: AdminClient, **filters: str) -> list[dict[str, Any]]:
     query = "&".join(f"{k}={v}" for k, v in filters.items())
     r = api.get(f"/deliveries?{query}")
     assert r.status_code == 200, r.json
     return r.json["items"]
 
 
-def statuses(api: Api, **filters: str) -> list[str]:
+def statuses(api: AdminClient, **filters: str) -> list[str]:
     return sorted(d["status"] for d in deliveries(api, **filters))
 
 
-def all_settled(api: Api, count: int, **filters: str):
+def all_settled(api: AdminClient, count: int, **filters: str):
     """A predicate: ``count`` deliveries exist and none is still queued or sending."""
     def check():
         items = deliveries(api, **filters)

@@ -3,13 +3,14 @@ through the real send path, and an answer an admin understands."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 from click.testing import CliRunner
 from standardwebhooks.webhooks import Webhook
 
 from hub.cli.main import build_cli
-from hub.testing import Reply
-from tests.conftest import build_app, make_settings
+from hub.testing import AdminClient, Reply, make_app
 from tests.delivery.conftest import make_source, make_target
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -51,16 +52,13 @@ def test_dns_and_tls_problems_are_named(api, receiver):
 
 
 def test_the_ssrf_rules_apply(tmp_path, redis_url, redis_client, receiver):
-    app = build_app(make_settings(tmp_path, redis_url))          # no private network allowed
-    from tests.conftest import Api
-
-    api = Api(app.test_client())
-    target = make_target(api, receiver.url + "/hook")
-    r = api.post(f"/connections/{target}/test").json
+    with closing(make_app(tmp_path / "instance", redis_url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=())) as app:
+        api = AdminClient(app)
+        target = make_target(api, receiver.url + "/hook")
+        r = api.post(f"/connections/{target}/test").json
     assert r["ok"] is False and r["status"] == 0
     assert "loopback" in r["detail"] and "HOOKHUB_ALLOW_PRIVATE_NETWORKS" in r["detail"]
     assert len(receiver) == 0
-    app.extensions["hookhub.gateway"].cache.close()
 
 
 def test_a_connection_without_a_channel_cannot_be_tested(api):
@@ -69,10 +67,7 @@ def test_a_connection_without_a_channel_cannot_be_tested(api):
     assert r.status_code == 409 and "no outbound channel" in r.json["error"]["message"]
 
 
-def test_the_cli_prints_the_outcome_and_fails_on_failure(settings, monkeypatch, api, receiver):
-    for key in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_REDIS_URL", "HOOKHUB_PUBLIC_URL"):
-        monkeypatch.setenv(key, str(settings[key]))
-    monkeypatch.setenv("HOOKHUB_SECRET_KEYS", settings["HOOKHUB_SECRET_KEYS"][0])
+def test_the_cli_prints_the_outcome_and_fails_on_failure(cli_env, monkeypatch, api, receiver):
     monkeypatch.setenv("HOOKHUB_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8")
     target = make_target(api, receiver.url + "/hook")
     receiver.reply(Reply(200), Reply(403, "forbidden here"))

@@ -8,8 +8,7 @@ import ssl
 import pytest
 
 from hub.testing import Receiver
-from tests.conftest import make_settings
-from tests.delivery.conftest import LOOPBACK, all_settled, make_route, make_source, make_target, settle
+from tests.delivery.conftest import all_settled, make_route, make_source, make_target, settle
 from tests.tls import issue, key_pem, new_key, pem
 
 
@@ -28,9 +27,8 @@ def certificates(tmp_path):
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_client, certificates):
-    return make_settings(tmp_path, redis_url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=LOOPBACK,
-                         HOOKHUB_CA_BUNDLE=certificates["ca"])
+def settings(settings, certificates):
+    return {**settings, "HOOKHUB_CA_BUNDLE": certificates["ca"]}
 
 
 @pytest.fixture

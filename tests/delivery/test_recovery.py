@@ -3,6 +3,7 @@ dispatched again by the sweeper, and the stale job, should it run after all, sen
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from rq.registry import ScheduledJobRegistry
 from hub.core.times import utcnow
 from hub.storage.db import get_database
 from hub.storage.models import Delivery
+from hub.testing import make_app
 from hub.worker.runner import build_worker
 from hub.worker.sweeper import job_is_held, sweep
 from tests.delivery.conftest import (
@@ -84,20 +86,20 @@ def test_a_stranded_retry_is_dispatched_again_and_the_stale_job_sends_nothing(ap
 
 
 def test_a_delivery_held_for_a_missing_channel_waits_for_it_instead_of_cycling(app, api, client, receiver,
-                                                                                settings):
+                                                                                redis_url, settings):
     """A worker without the target's channel plugin holds the delivery; the sweeper leaves it alone
     (rather than re-dispatching it every pass) until a worker that has the channel sweeps."""
-    from tests.conftest import build_app
-
-    without = build_app({**settings, "HOOKHUB_DISABLE_PLUGINS": ("channel_webhook",)})
-    source, inbound = make_source(api)
-    make_route(api, source, [make_target(api, receiver.url + "/hook")])
-    client.post(inbound, json={"n": 1})
-    [item] = settle(without, lambda: [d for d in deliveries(api) if d["last_error"]], message="the delivery held")
-    assert item["status"] == "queued" and "channel is not installed" in item["last_error"]
-    _age(app)
-    assert sweep(without, force=True)["deliveries_requeued"] == 0
-    assert sweep(app, force=True)["deliveries_requeued"] == 1            # this worker has the channel
-    [item] = settle(app, all_settled(api, 1))
-    assert item["status"] == "delivered" and len(receiver.requests) == 1
-    get_database(without).dispose()
+    with closing(make_app(app.config["HOOKHUB_INSTANCE_PATH"], redis_url, **settings,       # app's storage
+                          HOOKHUB_SECRET_KEYS=app.config["HOOKHUB_SECRET_KEYS"],
+                          HOOKHUB_DISABLE_PLUGINS=("channel_webhook",))) as without:
+        source, inbound = make_source(api)
+        make_route(api, source, [make_target(api, receiver.url + "/hook")])
+        client.post(inbound, json={"n": 1})
+        [item] = settle(without, lambda: [d for d in deliveries(api) if d["last_error"]],
+                        message="the delivery held")
+        assert item["status"] == "queued" and "channel is not installed" in item["last_error"]
+        _age(app)
+        assert sweep(without, force=True)["deliveries_requeued"] == 0
+        assert sweep(app, force=True)["deliveries_requeued"] == 1            # this worker has the channel
+        [item] = settle(app, all_settled(api, 1))
+        assert item["status"] == "delivered" and len(receiver.requests) == 1

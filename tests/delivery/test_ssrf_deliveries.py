@@ -3,16 +3,17 @@ the attempt says why, and the receiver gets nothing."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
-from hub.testing import Reply
-from tests.conftest import make_settings
-from tests.delivery.conftest import LOOPBACK, all_settled, make_route, make_source, make_target, settle
+from hub.testing import AdminClient, Reply, make_app
+from tests.delivery.conftest import all_settled, make_route, make_source, make_target, settle
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, redis_client):
-    return make_settings(tmp_path, redis_url)            # no HOOKHUB_ALLOW_PRIVATE_NETWORKS
+def settings(settings):
+    return {**settings, "HOOKHUB_ALLOW_PRIVATE_NETWORKS": ()}      # no private network reachable
 
 
 TABLE = [
@@ -55,16 +56,13 @@ def test_every_blocked_form_is_refused_at_send_time_and_recorded(app, api, clien
 
 
 def test_a_redirect_to_an_internal_address_is_refused(tmp_path, redis_url, redis_client, receiver):
-    from tests.conftest import Api, build_app
-
-    app = build_app(make_settings(tmp_path, redis_url, HOOKHUB_ALLOW_PRIVATE_NETWORKS=LOOPBACK))
-    api, client = Api(app.test_client()), app.test_client()
-    receiver.default = Reply(307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
-    source, inbound = make_source(api)
-    make_route(api, source, [make_target(api, receiver.url + "/hook")])
-    client.post(inbound, json={"n": 1})
-    [item] = settle(app, all_settled(api, 1))
+    with closing(make_app(tmp_path / "instance", redis_url)) as app:        # make_app lets sends reach 127.0.0.1
+        api, client = AdminClient(app), app.test_client()
+        receiver.default = Reply(307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        source, inbound = make_source(api)
+        make_route(api, source, [make_target(api, receiver.url + "/hook")])
+        client.post(inbound, json={"n": 1})
+        [item] = settle(app, all_settled(api, 1))
     assert item["status"] == "failed" and item["attempts"][0]["outcome"] == "blocked"
     assert "redirect" in item["last_error"] and "169.254.169.254" in item["last_error"]
     assert len(receiver) == 1                                            # the first hop only
-    app.extensions["hookhub.gateway"].cache.close()

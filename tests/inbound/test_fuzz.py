@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Api
+from hub.testing import AdminClient
 from tests.providers.helpers import hex_hmac
 
 PUBLIC = "http://hub.test"
@@ -303,7 +303,7 @@ def test_inbound_route_never_answers_5xx_whatever_arrives(target, client, api, c
 def generic_on_each_database(app):
     """A generic connection on SQLite, then on PostgreSQL (the module's ``app``)."""
     client = app.test_client()
-    api = Api(client)
+    api = AdminClient(app)
     created = api.post("/connections", json={"name": "odd json", "provider": "generic"}).json
     return client, api, created["inbound_url"][len(PUBLIC):]
 

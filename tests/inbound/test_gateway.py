@@ -2,12 +2,14 @@
 
 import hashlib
 import json
+from contextlib import closing
 
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from hub.storage.db import get_database
 from hub.storage.models import Event
+from hub.testing import AdminClient, make_app
 
 
 @pytest.fixture
@@ -193,19 +195,17 @@ def test_accepted_event_waits_in_the_outbox_for_the_pump(app, client, conn, redi
     assert drain(app) == 0                       # claimed once
 
 
-def test_redis_down_still_accepts_and_stores(tmp_path, api):
-    from tests.conftest import Api, build_app, make_settings
-
-    app = build_app(make_settings(tmp_path, "redis://127.0.0.1:1/0"))
-    client = app.test_client()
-    created = Api(client).post("/connections", json={"name": "no redis", "provider": "generic"}).json
-    url = created["inbound_url"].replace("http://hub.test", "")
-    r = client.post(url, data=b'{"event_id": "e1"}', content_type="application/json")
-    assert r.status_code == 200 and r.json["status"] == "accepted"
-    dup = client.post(url, data=b'{"event_id": "e1"}', content_type="application/json")
-    assert dup.json["status"] == "duplicate"      # dedupe falls back to the database
-    with get_database(app).session() as s:
-        assert s.get(Event, r.json["id"]).status == "accepted"
+def test_redis_down_still_accepts_and_stores(tmp_path, api, settings):
+    with closing(make_app(tmp_path / "instance", "redis://127.0.0.1:1/0", **settings)) as app:
+        client = app.test_client()
+        created = AdminClient(app).post("/connections", json={"name": "no redis", "provider": "generic"}).json
+        url = created["inbound_url"].replace("http://hub.test", "")
+        r = client.post(url, data=b'{"event_id": "e1"}', content_type="application/json")
+        assert r.status_code == 200 and r.json["status"] == "accepted"
+        dup = client.post(url, data=b'{"event_id": "e1"}', content_type="application/json")
+        assert dup.json["status"] == "duplicate"      # dedupe falls back to the database
+        with get_database(app).session() as s:
+            assert s.get(Event, r.json["id"]).status == "accepted"
 
 
 def test_rate_limit_answers_429_with_retry_after(client, api):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hub.core.times import utcnow
 from hub.storage.db import get_database
 from hub.storage.models import Event, Failure
-from tests.conftest import Api
+from hub.testing import AdminClient
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def app(app_on_each_database):
 
 @pytest.fixture
 def inbound(app):
-    api = Api(app.test_client())
+    api = AdminClient(app)
     created = api.post("/connections", json={"name": "store test", "provider": "generic",
                                              "field_map": {"event_id": "id"}}).json
     return created["inbound_url"].replace("http://hub.test", "")
@@ -91,7 +91,7 @@ def test_an_oversized_content_type_is_stored_cut_to_its_column(app, inbound):
 
 
 def test_nul_in_the_query_or_a_mapped_header_is_stored_as_u_fffd(app, tmp_path):
-    api = Api(app.test_client())
+    api = AdminClient(app)
     created = api.post("/connections", json={"name": "header ids", "provider": "generic",
                                              "field_map": {"event_id": "header:X-Id", "text": "query:note"}}).json
     url = created["inbound_url"].replace("http://hub.test", "") + "&note=a%00b"

@@ -8,14 +8,11 @@ import socket
 import ssl
 import stat
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
 from hub.outbound.transport import Sender, SendError
 from hub.plugin import HttpRequest
+from hub.testing import Captured, Receiver, Reply
 from tests.tls import Pki, issue, key_pem, pem
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -44,92 +42,24 @@ def resolver_for(names: dict[str, list[str]], calls: list[str] | None = None) ->
     return resolve
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: Any
-    body: bytes
-    client: tuple[str, int]
-    peer_cert: dict | None
+OK = Reply(200, b"ok")
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
-          headers: list[tuple[str, str]] = ()) -> None:
-    handler.send_response(status)
-    for name, value in headers:
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+def by_path(routes: dict[str, Reply]) -> Callable[[Captured], Reply]:
+    """A receiver's ``default``: the reply for the request's path, 200 "ok" for any other path."""
+    return lambda got: routes.get(got.path, OK)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def _any(self) -> None:
-        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
-        seen = Seen(self.command, self.path, self.headers, body, self.client_address, peer)
-        receiver.requests.append(seen)
-        route = receiver.routes.get(self.path, lambda h, s: reply(h, 200, b"ok"))
-        try:
-            route(self, seen)
-        except OSError:  # the client gave up (timeouts): nothing to answer
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        self.receiver.connections += 1  # type: ignore[attr-defined]
-        return True
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        context = self.receiver.ssl_context  # type: ignore[attr-defined]
-        if context is not None:  # the handshake runs in the connection's thread, not the accept loop
-            request = context.wrap_socket(request, server_side=True)
-        super().finish_request(request, client_address)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        self.receiver.errors.append(client_address)  # type: ignore[attr-defined]
-
-
-class Receiver:
-    """A real HTTP (or HTTPS) server on loopback that records every connection and request."""
-
-    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
-        self.requests: list[Seen] = []
-        self.routes: dict[str, Callable[[BaseHTTPRequestHandler, Seen], None]] = {}
-        self.connections = 0
-        self.errors: list[Any] = []
-        self.ssl_context = ssl_context
-        self._server = _Server((host, 0), _Handler)
-        self._server.receiver = self  # type: ignore[attr-defined]
-        self.host, self.port = self._server.server_address[:2]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str = "/", host: str | None = None) -> str:
-        scheme = "https" if self.ssl_context else "http"
-        return f"{scheme}://{host or self.host}:{self.port}{path}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def url_at(receiver: Receiver, host: str, path: str = "/") -> str:
+    """The receiver's URL under another host name (one the test's resolver maps to 127.0.0.1)."""
+    return receiver.url.replace(receiver.host, host, 1) + path
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
+    """hub.testing's receiver, answering 200 "ok"."""
+    with Receiver(default=OK) as rx:
+        yield rx
 
 
 @pytest.fixture
@@ -144,33 +74,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def raw_server(answer: Callable[[socket.socket], None]) -> tuple[int, Callable[[], None]]:
-    """A TCP server that answers each connection with ``answer`` (for non-HTTP behaviour)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:          # closed by close() between two accepts
-                return
-            with conn:
-                conn.recv(65536)
-                answer(conn)
-
-    threading.Thread(target=serve, daemon=True).start()
-
-    def close() -> None:
-        stop.set()
-        listener.close()
-
-    return listener.getsockname()[1], close
 
 
 # --------------------------------------------------------------------------- certificates
@@ -203,7 +106,7 @@ def tls_receiver(cert: str, key: str, client_ca: str | None = None) -> tuple[Rec
         context.load_verify_locations(client_ca)
     server_names: list[str] = []
     context.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
-    return Receiver(ssl_context=context), server_names
+    return Receiver(default=OK, ssl_context=context).start(), server_names
 
 
 def hooks_test_sender(pki: Pki) -> Sender:
@@ -215,9 +118,9 @@ def hooks_test_sender(pki: Pki) -> Sender:
 # --------------------------------------------------------------------------- answers
 
 def test_an_allowed_receiver_gets_the_request_and_its_answer_comes_back_whole(receiver, sender):
-    receiver.routes["/hook"] = lambda h, s: reply(h, 201, b"created", [
-        ("X-Multi", "a"), ("x-multi", "b"), ("Content-Type", "text/plain")])
-    response = sender.send(HttpRequest("POST", receiver.url("/hook"), {"X-Custom": "1", "Content-Type": "text/plain"},
+    receiver.default = by_path({"/hook": Reply(201, b"created", {
+        "X-Multi": "a", "x-multi": "b", "Content-Type": "text/plain"})})
+    response = sender.send(HttpRequest("POST", receiver.url + "/hook", {"X-Custom": "1", "Content-Type": "text/plain"},
                                        b"payload"), timeout=3)
     assert (response.status, response.body) == (201, b"created")
     assert response.headers.getlist("X-MULTI") == ["a", "b"]
@@ -231,7 +134,7 @@ def test_an_allowed_receiver_gets_the_request_and_its_answer_comes_back_whole(re
 
 def test_connections_are_kept_alive_between_sends(receiver, sender):
     for _ in range(3):
-        assert sender.send(HttpRequest("GET", receiver.url()), timeout=3).status == 200
+        assert sender.send(HttpRequest("GET", receiver.url + "/"), timeout=3).status == 200
     assert receiver.connections == 1
     assert len({seen.client for seen in receiver.requests}) == 1
 
@@ -240,31 +143,31 @@ def test_connects_to_the_address_the_policy_checked_without_a_second_lookup(rece
     calls: list[str] = []
     sender = Sender(AddressPolicy(allow=LOOPBACK, resolver=resolver_for({"hooks.test": ["127.0.0.1"]}, calls)))
     # hooks.test exists only in our resolver: a lookup by urllib3 itself would fail.
-    assert sender.send(HttpRequest("GET", receiver.url("/", host="hooks.test")), timeout=3).status == 200
+    assert sender.send(HttpRequest("GET", url_at(receiver, "hooks.test")), timeout=3).status == 200
     assert calls == ["hooks.test"]
     assert receiver.requests[0].headers["Host"] == f"hooks.test:{receiver.port}"
 
 
 def test_cookies_are_neither_kept_nor_sent(receiver, sender):
-    receiver.routes["/set"] = lambda h, s: reply(h, 200, b"", [("Set-Cookie", "session=abc; Path=/")])
-    sender.send(HttpRequest("GET", receiver.url("/set")), timeout=3)
-    sender.send(HttpRequest("GET", receiver.url("/again")), timeout=3)
+    receiver.default = by_path({"/set": Reply(200, b"", {"Set-Cookie": "session=abc; Path=/"})})
+    sender.send(HttpRequest("GET", receiver.url + "/set"), timeout=3)
+    sender.send(HttpRequest("GET", receiver.url + "/again"), timeout=3)
     assert receiver.requests[1].headers.get("Cookie") is None
 
 
 def test_a_body_over_max_body_is_cut_and_the_sender_stays_usable(receiver, sender):
     big = bytes(range(256)) * 4096  # 1 MiB
-    receiver.routes["/big"] = lambda h, s: reply(h, 200, big)
-    response = sender.send(HttpRequest("GET", receiver.url("/big")), timeout=3, max_body=1000)
+    receiver.default = by_path({"/big": Reply(200, big)})
+    response = sender.send(HttpRequest("GET", receiver.url + "/big"), timeout=3, max_body=1000)
     assert response.body == big[:1000]
-    assert sender.send(HttpRequest("GET", receiver.url("/small")), timeout=3).body == b"ok"
+    assert sender.send(HttpRequest("GET", receiver.url + "/small"), timeout=3).body == b"ok"
 
 
 def test_fifty_concurrent_sends_from_sixteen_threads_all_succeed(receiver, sender):
-    receiver.routes.update({f"/n/{i}": (lambda h, s: reply(h, 200, s.body[::-1])) for i in range(50)})
+    receiver.default = lambda got: Reply(200, got.body[::-1]) if got.path.startswith("/n/") else OK
 
     def send(i: int) -> bytes:
-        return sender.send(HttpRequest("POST", receiver.url(f"/n/{i}"), {}, f"body-{i}".encode()), timeout=5).body
+        return sender.send(HttpRequest("POST", receiver.url + f"/n/{i}", {}, f"body-{i}".encode()), timeout=5).body
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(send, range(50)))
@@ -274,77 +177,67 @@ def test_fifty_concurrent_sends_from_sixteen_threads_all_succeed(receiver, sende
 
 # --------------------------------------------------------------------------- redirects
 
-def redirect(status: int, location: str) -> Callable[[BaseHTTPRequestHandler, Seen], None]:
-    return lambda h, s: reply(h, status, b"moved", [("Location", location)])
+def redirect(status: int, location: str) -> Reply:
+    return Reply(status, b"moved", {"Location": location})
 
 
 @pytest.mark.parametrize("status", [307, 308])
 def test_307_and_308_are_followed_with_method_and_body_kept(receiver, sender, status):
-    receiver.routes["/old"] = redirect(status, "/new")
-    receiver.routes["/new"] = lambda h, s: reply(h, 200, b"landed")
-    response = sender.send(HttpRequest("PUT", receiver.url("/old"), {"X-Sig": "v1,abc"}, b"{}"), timeout=3)
+    receiver.default = by_path({"/old": redirect(status, "/new"), "/new": Reply(200, b"landed")})
+    response = sender.send(HttpRequest("PUT", receiver.url + "/old", {"X-Sig": "v1,abc"}, b"{}"), timeout=3)
     assert (response.status, response.body) == (200, b"landed")
     assert [(s.method, s.path, s.body, s.headers["X-Sig"]) for s in receiver.requests] == [
         ("PUT", "/old", b"{}", "v1,abc"), ("PUT", "/new", b"{}", "v1,abc")]
 
 
 def test_a_redirect_to_another_origin_keeps_only_the_headers_that_carry_no_credential(receiver, sender):
-    other = Receiver()
-    try:
-        receiver.routes["/old"] = redirect(307, other.url("/new"))
+    with Receiver(default=OK) as other:
+        receiver.default = by_path({"/old": redirect(307, other.url + "/new")})
         sent = {"Authorization": "Bearer s3cret", "X-Api-Key": "k", "Content-Type": "application/json",
                 "webhook-id": "msg_1", "webhook-signature": "v1,abc"}
-        sender.send(HttpRequest("POST", receiver.url("/old"), sent, b"x"), timeout=3)
+        sender.send(HttpRequest("POST", receiver.url + "/old", sent, b"x"), timeout=3)
         [seen] = other.requests
         assert seen.headers.get("Authorization") is None and seen.headers.get("X-Api-Key") is None
         assert seen.headers["webhook-id"] == "msg_1" and seen.headers["webhook-signature"] == "v1,abc"
         assert seen.headers["Content-Type"] == "application/json"
         assert receiver.requests[0].headers["Authorization"] == "Bearer s3cret"
         assert receiver.requests[0].headers["X-Api-Key"] == "k"
-    finally:
-        other.close()
 
 
 def test_a_redirect_to_a_blocked_address_is_refused_and_the_target_gets_nothing():
-    target = Receiver(host="127.0.0.2")
-    first = Receiver()
     sender = Sender(AddressPolicy(allow=(ipaddress.ip_network("127.0.0.1/32"),)))
-    try:
-        first.routes["/go"] = redirect(307, target.url("/internal"))
+    with Receiver(host="127.0.0.2") as target, Receiver() as first:
+        first.default = by_path({"/go": redirect(307, target.url + "/internal")})
         with pytest.raises(SSRFBlocked) as caught:
-            sender.send(HttpRequest("POST", first.url("/go"), {}, b"secret"), timeout=3)
+            sender.send(HttpRequest("POST", first.url + "/go", {}, b"secret"), timeout=3)
         assert caught.value.reason.startswith("the redirect target 127.0.0.2 was refused: 127.0.0.2 is a loopback")
         assert caught.value.address == "127.0.0.2"
         assert (target.connections, target.requests) == (0, [])
-    finally:
-        first.close()
-        target.close()
 
 
 def test_a_302_is_returned_as_it_is_and_not_followed(receiver, sender):
-    receiver.routes["/old"] = redirect(302, "/new")
-    response = sender.send(HttpRequest("POST", receiver.url("/old"), {}, b"x"), timeout=3)
+    receiver.default = by_path({"/old": redirect(302, "/new")})
+    response = sender.send(HttpRequest("POST", receiver.url + "/old", {}, b"x"), timeout=3)
     assert (response.status, response.headers["Location"]) == (302, "/new")
     assert [s.path for s in receiver.requests] == ["/old"]
 
 
 def test_three_redirects_are_followed_and_a_fourth_is_an_error(receiver, sender):
-    for i in range(1, 5):
-        receiver.routes[f"/r{i}"] = redirect(307, f"/r{i + 1}")
-    receiver.routes["/r5"] = lambda h, s: reply(h, 200, b"end")
-    assert sender.send(HttpRequest("GET", receiver.url("/r2")), timeout=3).body == b"end"
+    routes = {f"/r{i}": redirect(307, f"/r{i + 1}") for i in range(1, 5)}
+    receiver.default = by_path({**routes, "/r5": Reply(200, b"end")})
+    assert sender.send(HttpRequest("GET", receiver.url + "/r2"), timeout=3).body == b"end"
     receiver.requests.clear()
     with pytest.raises(SendError) as caught:
-        sender.send(HttpRequest("GET", receiver.url("/r1")), timeout=3)
+        sender.send(HttpRequest("GET", receiver.url + "/r1"), timeout=3)
     assert caught.value.kind == "redirect"
     assert str(caught.value) == "redirect: 127.0.0.1 redirected more than 3 times"
     assert [s.path for s in receiver.requests] == ["/r1", "/r2", "/r3", "/r4"]
 
 
 def test_a_redirect_to_a_non_http_url_is_an_error(receiver, sender):
-    receiver.routes["/old"] = redirect(307, "file:///etc/passwd")
+    receiver.default = by_path({"/old": redirect(307, "file:///etc/passwd")})
     with pytest.raises(SendError) as caught:
-        sender.send(HttpRequest("GET", receiver.url("/old")), timeout=3)
+        sender.send(HttpRequest("GET", receiver.url + "/old"), timeout=3)
     assert (caught.value.kind, str(caught.value)) == (
         "redirect", "redirect: only http and https URLs can be reached (got 'file')")
 
@@ -367,63 +260,56 @@ def test_a_closed_port_is_a_connect_error(sender):
 
 
 def test_a_receiver_slower_than_the_timeout_is_a_timeout(receiver, sender):
-    receiver.routes["/slow"] = lambda h, s: (time.sleep(2), reply(h, 200, b"late"))
+    receiver.default = by_path({"/slow": Reply(200, b"late", delay=2)})
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
-        sender.send(HttpRequest("GET", receiver.url("/slow")), timeout=0.5)
+        sender.send(HttpRequest("GET", receiver.url + "/slow"), timeout=0.5)
     assert caught.value.kind == "timeout"
     assert str(caught.value) == "timeout: 127.0.0.1 gave no complete answer within 0.5 s"
     assert time.monotonic() - started < 1.5
 
 
-def trickle_body(h: BaseHTTPRequestHandler, s: Seen) -> None:
-    h.send_response(200)
-    h.send_header("Content-Length", "100")
-    h.end_headers()
+def trickle_body(out: BinaryIO) -> None:
+    out.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
     for _ in range(100):
-        h.wfile.write(b"x")
+        out.write(b"x")
         time.sleep(0.05)
 
 
-def trickle_headers(h: BaseHTTPRequestHandler, s: Seen) -> None:
-    h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+def trickle_headers(out: BinaryIO) -> None:
+    out.write(b"HTTP/1.1 200 OK\r\n")
     for i in range(100):
-        h.wfile.write(f"X-Slow-{i}: 1\r\n".encode())
+        out.write(f"X-Slow-{i}: 1\r\n".encode())
         time.sleep(0.05)
 
 
 @pytest.mark.parametrize("route", [trickle_body, trickle_headers], ids=["body", "headers"])
 def test_a_receiver_trickling_bytes_is_stopped_by_the_total_deadline(receiver, sender, route):
-    receiver.routes["/trickle"] = route  # each byte is within the per-read timeout; only the deadline stops it
+    # each byte is within the per-read timeout; only the deadline stops it
+    receiver.default = by_path({"/trickle": Reply(raw=route)})
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
-        sender.send(HttpRequest("GET", receiver.url("/trickle")), timeout=1)
+        sender.send(HttpRequest("GET", receiver.url + "/trickle"), timeout=1)
     assert caught.value.kind == "timeout"
     assert str(caught.value) == "timeout: 127.0.0.1 gave no complete answer within 1 s"
     assert 0.9 < time.monotonic() - started < 1.8
 
 
-def test_a_server_writing_garbage_is_a_protocol_error(sender):
-    port, close = raw_server(lambda conn: conn.sendall(b"this is not http\r\n\r\n"))
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), timeout=3)
-        assert caught.value.kind == "protocol"
-        assert str(caught.value) == ("protocol: bad answer from 127.0.0.1: "
-                                     "the answer does not start with an HTTP status line")
-    finally:
-        close()
+def test_a_server_writing_garbage_is_a_protocol_error(receiver, sender):
+    receiver.reply(Reply(raw=lambda out: out.write(b"this is not http\r\n\r\n")))
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url + "/"), timeout=3)
+    assert caught.value.kind == "protocol"
+    assert str(caught.value) == ("protocol: bad answer from 127.0.0.1: "
+                                 "the answer does not start with an HTTP status line")
 
 
-def test_a_server_closing_without_answering_is_a_protocol_error(sender):
-    port, close = raw_server(lambda conn: None)
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), timeout=3)
-        assert (caught.value.kind, str(caught.value)) == (
-            "protocol", "protocol: bad answer from 127.0.0.1: it closed the connection without answering")
-    finally:
-        close()
+def test_a_server_closing_without_answering_is_a_protocol_error(receiver, sender):
+    receiver.reply(Reply(raw=lambda out: None))
+    with pytest.raises(SendError) as caught:
+        sender.send(HttpRequest("GET", receiver.url + "/"), timeout=3)
+    assert (caught.value.kind, str(caught.value)) == (
+        "protocol", "protocol: bad answer from 127.0.0.1: it closed the connection without answering")
 
 
 def test_a_url_that_is_not_http_is_refused_in_plain_words(sender):
@@ -439,12 +325,12 @@ def test_tls_uses_the_hostname_for_sni_and_verification_while_connecting_to_the_
     server, server_names = tls_receiver(pki.server_cert, pki.server_key)
     sender = hooks_test_sender(pki)
     try:
-        response = sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+        response = sender.send(HttpRequest("GET", url_at(server, "hooks.test")), timeout=3)
         assert (response.status, response.body) == (200, b"ok")
         assert server_names == ["hooks.test"]
     finally:
         sender.close()
-        server.close()
+        server.stop()
 
 
 def test_a_self_signed_server_is_a_tls_error(pki):
@@ -452,13 +338,13 @@ def test_a_self_signed_server_is_a_tls_error(pki):
     sender = hooks_test_sender(pki)
     try:
         with pytest.raises(SendError) as caught:
-            sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+            sender.send(HttpRequest("GET", url_at(server, "hooks.test")), timeout=3)
         assert caught.value.kind == "tls"
         assert str(caught.value) == "TLS: the certificate of hooks.test could not be verified (self-signed certificate)"
         assert server.requests == []
     finally:
         sender.close()
-        server.close()
+        server.stop()
 
 
 def test_a_certificate_for_another_name_is_a_tls_error(pki):
@@ -467,13 +353,13 @@ def test_a_certificate_for_another_name_is_a_tls_error(pki):
                     ca_bundle=pki.ca_path)
     try:
         with pytest.raises(SendError) as caught:
-            sender.send(HttpRequest("GET", server.url("/", host="other.test")), timeout=3)
+            sender.send(HttpRequest("GET", url_at(server, "other.test")), timeout=3)
         assert caught.value.kind == "tls"
         assert str(caught.value).startswith(
             "TLS: the certificate of other.test could not be verified (Hostname mismatch")
     finally:
         sender.close()
-        server.close()
+        server.stop()
 
 
 def test_mtls_reaches_a_server_that_requires_a_client_certificate(pki, tmp_path, monkeypatch):
@@ -482,7 +368,7 @@ def test_mtls_reaches_a_server_that_requires_a_client_certificate(pki, tmp_path,
     sender = hooks_test_sender(pki)
     try:
         for _ in range(2):
-            response = sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3,
+            response = sender.send(HttpRequest("GET", url_at(server, "hooks.test")), timeout=3,
                                    client_cert=(pki.client_cert_pem, pki.client_key_pem))
             assert response.status == 200
         subject = dict(pair for rdn in server.requests[0].peer_cert["subject"] for pair in rdn)
@@ -496,7 +382,7 @@ def test_mtls_reaches_a_server_that_requires_a_client_certificate(pki, tmp_path,
         assert not folder.exists()
     finally:
         sender.close()
-        server.close()
+        server.stop()
 
 
 def test_mtls_without_a_client_certificate_is_refused_in_plain_words(pki):
@@ -504,7 +390,7 @@ def test_mtls_without_a_client_certificate_is_refused_in_plain_words(pki):
     sender = hooks_test_sender(pki)
     try:
         with pytest.raises(SendError) as caught:
-            sender.send(HttpRequest("GET", server.url("/", host="hooks.test")), timeout=3)
+            sender.send(HttpRequest("GET", url_at(server, "hooks.test")), timeout=3)
         # Under TLS 1.3 the server refuses after the client's handshake is over: the client then
         # reads either the server's alert or only the closed connection, depending on timing.
         assert (caught.value.kind, str(caught.value)) in {
@@ -516,7 +402,7 @@ def test_mtls_without_a_client_certificate_is_refused_in_plain_words(pki):
         assert server.requests == []
     finally:
         sender.close()
-        server.close()
+        server.stop()
 
 
 def test_no_proxy_from_the_environment_is_used(receiver, sender, monkeypatch):
@@ -525,4 +411,4 @@ def test_no_proxy_from_the_environment_is_used(receiver, sender, monkeypatch):
         monkeypatch.setenv(name, f"http://127.0.0.1:{port}")  # a proxy would answer "connection refused"
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    assert sender.send(HttpRequest("GET", receiver.url()), timeout=3).status == 200
+    assert sender.send(HttpRequest("GET", receiver.url + "/"), timeout=3).status == 200

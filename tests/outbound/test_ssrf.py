@@ -11,7 +11,8 @@ import pytest
 from hub.outbound.ssrf import AddressPolicy, SSRFBlocked
 from hub.outbound.transport import Sender
 from hub.plugin import HttpRequest
-from tests.outbound.test_sender import LOOPBACK, Receiver, resolver_for
+from hub.testing import Receiver
+from tests.outbound.test_sender import LOOPBACK, OK, resolver_for, url_at
 
 LOOPBACK_WORDS = "a loopback address (this machine)"
 ALLOW_HINT = "outbound requests may not reach it. Allow it with HOOKHUB_ALLOW_PRIVATE_NETWORKS if it is intended."
@@ -19,9 +20,8 @@ ALLOW_HINT = "outbound requests may not reach it. Allow it with HOOKHUB_ALLOW_PR
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
+    with Receiver(default=OK) as rx:
+        yield rx
 
 
 # Spellings of this machine in a URL. Numeric forms (decimal, octal, hex, short) reach our resolver
@@ -52,7 +52,7 @@ LOOPBACK_SPELLINGS = [
 def test_every_spelling_of_this_machine_is_refused_and_the_receiver_gets_nothing(receiver, host, reason):
     sender = Sender(AddressPolicy())
     with pytest.raises(SSRFBlocked) as caught:
-        sender.send(HttpRequest("POST", receiver.url("/hook", host=host), {}, b"secret"), timeout=2)
+        sender.send(HttpRequest("POST", url_at(receiver, host, "/hook"), {}, b"secret"), timeout=2)
     assert caught.value.reason.startswith(reason)
     assert caught.value.reason.endswith(ALLOW_HINT)
     assert (receiver.connections, receiver.requests) == (0, [])
@@ -65,7 +65,7 @@ REACHABLE_SPELLINGS = ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0
 @pytest.mark.parametrize("host", REACHABLE_SPELLINGS)
 def test_urllib3_accepts_the_numeric_spellings_so_the_refusal_above_is_the_policys(receiver, host):
     sender = Sender(AddressPolicy(allow=LOOPBACK))
-    response = sender.send(HttpRequest("POST", receiver.url("/hook", host=host), {}, b"hello"), timeout=2)
+    response = sender.send(HttpRequest("POST", url_at(receiver, host, "/hook"), {}, b"hello"), timeout=2)
     assert response.status == 200
     assert [(seen.method, seen.body) for seen in receiver.requests] == [("POST", b"hello")]
 
@@ -161,7 +161,7 @@ def test_the_allow_list_opens_exactly_the_networks_it_names():
 
 def test_the_allow_list_lets_a_request_reach_the_local_receiver(receiver):
     sender = Sender(AddressPolicy(allow=LOOPBACK))
-    assert sender.send(HttpRequest("GET", receiver.url("/ok")), timeout=2).body == b"ok"
+    assert sender.send(HttpRequest("GET", receiver.url + "/ok"), timeout=2).body == b"ok"
     assert [seen.path for seen in receiver.requests] == ["/ok"]
 
 

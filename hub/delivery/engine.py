@@ -6,7 +6,6 @@ network, not on the CPU. Nothing here sleeps: whatever must wait is re-scheduled
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -27,13 +26,13 @@ from hub.plugin import Channel, ConnectionView, DeliveryView, EventView, HttpReq
 from hub.runtime.plugin_host import get_host
 from hub.runtime.views import ViewCache
 from hub.storage import db
+from hub.storage.extensions import app_object
 from hub.storage.models import Connection, Delivery, Event
 from hub.storage.queue import WORKING_FOR, current_job_id
 from hub.storage.vault import get_vault
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 0.02      # seconds: outcomes that arrive together are written in one transaction
-_pool_lock = threading.Lock()
 
 
 @dataclass
@@ -190,12 +189,6 @@ def _commit(session: Session, after: AfterCommit) -> None:
 
 def send_pool(app: Flask) -> ThreadPoolExecutor:
     """The process's threads for sends (HOOKHUB_SEND_CONCURRENCY), shared by every job."""
-    pool = app.extensions.get("hookhub.send_pool")
-    if pool is None:
-        with _pool_lock:
-            pool = app.extensions.get("hookhub.send_pool")
-            if pool is None:
-                size = int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64))
-                pool = app.extensions["hookhub.send_pool"] = ThreadPoolExecutor(size, thread_name_prefix="hookhub-send")
-    return pool
+    size = int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64))
+    return app_object(app, "hookhub.send_pool", lambda: ThreadPoolExecutor(size, thread_name_prefix="hookhub-send"))
 

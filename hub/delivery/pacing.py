@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 
 from hub.plugin import Channel
+from hub.storage.extensions import app_object
 from hub.storage.models import Connection
 from hub.storage.ratelimit import RateLimiter
 from hub.storage.redis import get_redis, get_redis_url
@@ -20,10 +21,7 @@ INFLIGHT_KEY = "hookhub:inflight:{}"
 
 
 def _limiter(app: Flask) -> RateLimiter:
-    limiter = app.extensions.get("hookhub.outbound_limiter")
-    if limiter is None:
-        limiter = app.extensions["hookhub.outbound_limiter"] = RateLimiter(get_redis_url(app))
-    return limiter
+    return app_object(app, "hookhub.outbound_limiter", lambda: RateLimiter(get_redis_url(app)))
 
 
 def acquire(app: Flask, conn: Connection, channel: Channel) -> float:

@@ -5,7 +5,6 @@ One per process (:func:`get_sender`), shared by every worker thread."""
 from __future__ import annotations
 
 import http.client
-import threading
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -21,6 +20,7 @@ from hub.outbound.errors import SendError, SSRFBlocked, host_of, plain_error
 from hub.outbound.mtls import ClientCertFiles
 from hub.outbound.ssrf import AddressPolicy
 from hub.plugin import Headers, HttpRequest, HttpResponse
+from hub.storage.extensions import app_object
 
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 5.0
@@ -28,7 +28,6 @@ CONNECT_TIMEOUT = 5.0
 # have any name) may carry a credential meant for the first origin alone.
 CROSS_ORIGIN_HEADERS = frozenset({"content-type", "user-agent", "accept", "webhook-id", "webhook-timestamp",
                                   "webhook-signature"})
-_lock = threading.Lock()
 
 
 class Sender:
@@ -135,13 +134,7 @@ def _check_url(url: str, kind: str) -> None:
 
 def get_sender(app: Flask) -> Sender:
     """The process's one Sender, built from the app's settings on first use."""
-    sender = app.extensions.get("hookhub.sender")
-    if sender is None:
-        with _lock:
-            sender = app.extensions.get("hookhub.sender")
-            if sender is None:
-                policy = AddressPolicy(allow=app.config["HOOKHUB_ALLOW_PRIVATE_NETWORKS"])
-                sender = app.extensions["hookhub.sender"] = Sender(
-                    policy, pool_maxsize=int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64)),
-                    ca_bundle=app.config.get("HOOKHUB_CA_BUNDLE"))
-    return sender
+    return app_object(app, "hookhub.sender", lambda: Sender(
+        AddressPolicy(allow=app.config["HOOKHUB_ALLOW_PRIVATE_NETWORKS"]),
+        pool_maxsize=int(app.config.get("HOOKHUB_SEND_CONCURRENCY", 64)),
+        ca_bundle=app.config.get("HOOKHUB_CA_BUNDLE")))

@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, selectinload
 
-from hub.core.errors import Conflict, NotFound, invalid
+from hub.core.errors import Conflict, invalid
 from hub.core.statuses import APPROVAL, ApprovalStatus, DeliveryStatus
 from hub.core.times import utcnow
 from hub.delivery.dispatch import dispatch_now
 from hub.storage import audit
+from hub.storage.lookup import in_workspace
 from hub.storage.models import Approval, Delivery
 
 #: Pending approvals sort before decided ones; each group newest first.
@@ -43,10 +44,7 @@ class ApprovalService:
         return rows[:limit], f"{0 if last.status == ApprovalStatus.PENDING else 1}:{last.id}"
 
     def get(self, workspace: str, approval_id: str) -> Approval:
-        approval = self.session.get(Approval, approval_id)
-        if approval is None or approval.workspace_id != workspace:
-            raise NotFound(f"no approval {approval_id!r}")
-        return approval
+        return in_workspace(self.session, Approval, workspace, approval_id, "approval")
 
     def approve(self, approval: Approval, reason: str | None) -> Approval:
         """Release the delivery to the queue: it is sent like any other, with its retries."""

@@ -26,6 +26,7 @@ from hub.runtime.connection_state import apply_active, bump_version, set_active
 from hub.runtime.plugin_host import PluginHost, get_host
 from hub.runtime.views import SecretStore, connection_view
 from hub.storage import audit
+from hub.storage.lookup import in_workspace
 from hub.storage.models import Connection
 from hub.storage.vault import Vault, get_vault
 
@@ -74,10 +75,7 @@ class ConnectionService:
     # ------------------------------------------------------------------ reading
 
     def get(self, workspace: str, connection_id: str) -> Connection:
-        conn = self.session.get(Connection, connection_id)
-        if conn is None or conn.workspace_id != workspace:
-            raise NotFound(f"no connection {connection_id!r} in workspace {workspace!r}")
-        return conn
+        return in_workspace(self.session, Connection, workspace, connection_id, "connection")
 
     def list(self, workspace: str) -> list[Connection]:
         return list(self.session.scalars(

@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from hub.core.errors import Conflict, NotFound
+from hub.core.errors import Conflict
 from hub.core.statuses import RETRYABLE_DELIVERY, DeliveryStatus
 from hub.delivery.dispatch import dispatch_new, dispatch_now
 from hub.delivery.routing import create_deliveries
 from hub.storage import audit
+from hub.storage.lookup import in_workspace
 from hub.storage.models import Delivery, Event
 
 
@@ -23,10 +24,7 @@ class DeliveryService:
         self.actor = actor
 
     def get(self, workspace: str, delivery_id: str) -> Delivery:
-        delivery = self.session.get(Delivery, delivery_id)
-        if delivery is None or delivery.workspace_id != workspace:
-            raise NotFound(f"no delivery {delivery_id!r}")
-        return delivery
+        return in_workspace(self.session, Delivery, workspace, delivery_id, "delivery")
 
     def retry(self, delivery: Delivery) -> Delivery:
         """Send again now, with a fresh retry schedule and the same webhook-id."""
@@ -51,9 +49,7 @@ class DeliveryService:
 
     def replay(self, workspace: str, event_id: str) -> list[str]:
         """Route a stored event again: new deliveries (new webhook-ids) for today's routes."""
-        event = self.session.get(Event, event_id)
-        if event is None or event.workspace_id != workspace:
-            raise NotFound(f"no event {event_id!r}")
+        event = in_workspace(self.session, Event, workspace, event_id, "event")
         deliveries = create_deliveries(self.session, event)
         audit.record(self.session, actor=self.actor, action="event.replayed", workspace=workspace,
                      object_type="event", object_id=event_id, details={"deliveries": [d.id for d in deliveries]})

@@ -8,13 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hub.core.errors import HookhubError, NotFound, invalid
+from hub.core.errors import HookhubError, invalid
 from hub.core.matching import check_rule, rules_match
 from hub.core.templating import TemplateError, compile_template, template_context
 from hub.plugin import OutboundMessage
 from hub.runtime.plugin_host import PluginHost
 from hub.services.connections import ConnectionService, mask_url
 from hub.storage import audit
+from hub.storage.lookup import in_workspace
 from hub.storage.models import Connection, Event, Route
 
 
@@ -26,10 +27,7 @@ class RouteService:
         self.actor = actor
 
     def get(self, workspace: str, route_id: str) -> Route:
-        route = self.session.get(Route, route_id)
-        if route is None or route.workspace_id != workspace:
-            raise NotFound(f"no route {route_id!r} in workspace {workspace!r}")
-        return route
+        return in_workspace(self.session, Route, workspace, route_id, "route")
 
     def list(self, workspace: str, source: str | None = None) -> list[Route]:
         query = sa.select(Route).where(Route.workspace_id == workspace)
@@ -111,9 +109,7 @@ class RouteService:
         """Render each target's message and request against a stored event or a sample body; nothing
         is sent. URLs are masked."""
         if event_id:
-            event = self.session.get(Event, event_id)
-            if event is None or event.workspace_id != route.workspace_id:
-                raise NotFound(f"no event {event_id!r}")
+            event = in_workspace(self.session, Event, route.workspace_id, event_id, "event")
             envelope = dict(event.envelope)
         else:
             source = self.session.get(Connection, route.source_id)

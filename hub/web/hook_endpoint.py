@@ -16,6 +16,7 @@ from hub.plugin import Headers, InboundRequest
 from hub.runtime.changes import get_changes
 from hub.runtime.plugin_host import get_host
 from hub.storage.db import get_database
+from hub.storage.extensions import app_object
 from hub.storage.ratelimit import RateLimiter
 from hub.storage.redis import get_redis, get_redis_url
 from hub.storage.vault import get_vault
@@ -89,12 +90,8 @@ def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | No
 
 
 def init_app(app: Flask) -> None:
-    limiter: list[RateLimiter] = []
-
     def rate_limiter() -> RateLimiter:
-        if not limiter:
-            limiter.append(RateLimiter(get_redis_url(app)))
-        return limiter[0]
+        return app_object(app, "hookhub.inbound_limiter", lambda: RateLimiter(get_redis_url(app)))
 
     gateway = app.extensions["hookhub.gateway"] = Gateway(
         database=get_database(app), redis_client=lambda: get_redis(app), host=get_host(app),

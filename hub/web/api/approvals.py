@@ -8,6 +8,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
+from hub.core.statuses import ApprovalStatus
 from hub.core.times import iso
 from hub.services.approvals import ApprovalService
 from hub.storage import db
@@ -19,7 +20,7 @@ blp = Blueprint("approvals", __name__, url_prefix="/api/v1",
                 description="Deliveries held for a decision (connections with approval manual or policy).")
 protect(blp)
 
-STATUSES = ["pending", "approved", "rejected", "expired"]
+STATUSES = [status.value for status in ApprovalStatus]
 
 
 class ApprovalArgs(PageArgs):

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from hub.core.errors import NotFound
 from hub.core.times import iso
 from hub.storage import db
+from hub.storage.lookup import in_workspace
 from hub.storage.models import AuditRecord
 from hub.web.api.auth import current_token, protect
 from hub.web.api.pagination import PageArgs, paginate
@@ -53,7 +53,5 @@ def list_audit(args):
 
 @blp.route("/audit/<record_id>")
 def get_audit(record_id):
-    record = db.session().get(AuditRecord, record_id)
-    if record is None or record.workspace_id != current_token().workspace_id:
-        raise NotFound(f"no audit record {record_id!r}")
-    return audit_item(record)
+    return audit_item(in_workspace(db.session(), AuditRecord, current_token().workspace_id, record_id,
+                                   "audit record"))

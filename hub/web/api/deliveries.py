@@ -9,6 +9,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
+from hub.core.statuses import DeliveryStatus
 from hub.core.times import iso
 from hub.services.deliveries import DeliveryService
 from hub.storage import db
@@ -20,7 +21,7 @@ blp = Blueprint("deliveries", __name__, url_prefix="/api/v1",
                 description="Deliveries (outbound messages), their attempts, retries and replays.")
 protect(blp)
 
-STATUSES = ["pending_approval", "queued", "sending", "delivered", "failed", "dead", "rejected"]
+STATUSES = [status.value for status in DeliveryStatus]
 
 
 class DeliveryArgs(PageArgs):
@@ -34,7 +35,7 @@ class BulkRetryIn(Schema):
         unknown = RAISE
 
     connection = fields.String(required=True)
-    status = fields.String(load_default="dead", validate=validate.OneOf(["dead"]))
+    status = fields.String(load_default="dead", validate=validate.OneOf([DeliveryStatus.DEAD.value]))
 
 
 def service() -> DeliveryService:

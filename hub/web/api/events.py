@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from hub.core.errors import NotFound
+from hub.core.statuses import EventStatus
 from hub.core.times import iso
 from hub.storage import db
+from hub.storage.lookup import in_workspace
 from hub.storage.models import Event, Failure
 from hub.web.api.auth import current_token, protect
 from hub.web.api.pagination import PageArgs, paginate
@@ -23,7 +24,7 @@ protect(blp)
 
 class EventArgs(PageArgs):
     connection = fields.String(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf(["accepted", "routed", "failed"]))
+    status = fields.String(load_default=None, validate=validate.OneOf([status.value for status in EventStatus]))
 
 
 class FailureArgs(PageArgs):
@@ -59,10 +60,8 @@ def list_events(args):
 
 @blp.route("/events/<event_id>")
 def get_event(event_id):
-    event = db.session().get(Event, event_id)
-    if event is None or event.workspace_id != current_token().workspace_id:
-        raise NotFound(f"no event {event_id!r}")
-    return event_item(event, with_body=True)
+    return event_item(in_workspace(db.session(), Event, current_token().workspace_id, event_id, "event"),
+                      with_body=True)
 
 
 @blp.route("/failures")

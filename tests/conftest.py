@@ -18,7 +18,8 @@ from hub.storage.embedded_redis import EmbeddedRedis
 from hub.testing import AdminClient, make_app
 from hub.web.app import HubApp
 
-#: tests.hook_calls records the plugin hooks the core calls (read by tests/test_architecture.py).
+#: Records the plugin hooks the core calls (read by tests/test_architecture.py). The fixtures plugin
+#: authors get (hub.testing: receiver, hookhub_app…) are loaded by `-p hub.testing` in pyproject.toml.
 pytest_plugins = ["tests.hook_calls"]
 
 ADMIN_TOKEN = "hkh_test-admin-token"

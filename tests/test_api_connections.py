@@ -41,7 +41,7 @@ def test_viewer_can_read_but_not_write(app, api):
 
 def test_token_cannot_act_in_another_workspace(api):
     r = api.post("/connections", json={**GITHUB, "workspace": "elsewhere"})
-    assert r.status_code == 403 and "workspace" in r.json["error"]["message"]
+    assert r.status_code == 404 and "workspace" in r.json["error"]["message"]   # invisible, not forbidden
 
 
 def test_tokens_are_stored_hashed(app):

@@ -26,10 +26,11 @@ def build_cli() -> click.Group:
                        help="Hookhub: a self-hosted, plugin-based webhook integration hub.")
     group.params = [p for p in group.params if p.name not in ("env_file", "app")]
     click.version_option(__version__, prog_name="hookhub")(group)
+    from hub.cli.access import tokens_group, workspaces_group
     from hub.cli.activity import deliveries_group, events_group
 
-    for command in (serve, worker, db_group, tokens_group, connections_group, events_group, deliveries_group,
-                    plugins_group):
+    for command in (serve, worker, db_group, workspaces_group, tokens_group, connections_group, events_group,
+                    deliveries_group, plugins_group):
         group.add_command(command)
     _add_plugin_commands(group)
     return group
@@ -99,28 +100,6 @@ def db_upgrade(revision: str) -> None:
     upgrade(get_database(), revision)
     bootstrap(current_app._get_current_object())
     click.echo(f"database at {revision}")
-
-
-# ---------------------------------------------------------------------------- tokens
-
-@click.group("tokens")
-def tokens_group() -> None:
-    """Admin API tokens."""
-
-
-@tokens_group.command("create")
-@click.option("--workspace", default="default", show_default=True)
-@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True)
-@click.option("--name", default="cli", show_default=True)
-@with_appcontext
-def tokens_create(workspace: str, role: str, name: str) -> None:
-    """Create a token and print it (shown only this once)."""
-    from hub.services.tokens import create_token
-    from hub.storage.db import get_database
-
-    with get_database().session() as session:
-        _token, value = create_token(session, workspace=workspace, role=role, name=name, actor="cli")
-    click.echo(value)
 
 
 # ---------------------------------------------------------------------------- connections

@@ -87,7 +87,7 @@ def expire_overdue(session: Session, limit: int = 500) -> int:
     expired = 0
     for approval in overdue:
         seconds = int((now - approval.created_at).total_seconds())
-        waited = _duration(seconds)
+        waited = _duration(round((approval.expires_at - approval.created_at).total_seconds()))   # the window given
         won = session.execute(sa.update(Approval).where(
             Approval.id == approval.id, Approval.status.in_(APPROVAL.sources(ApprovalStatus.EXPIRED))).values(
             status=ApprovalStatus.EXPIRED, decided_by="system", decided_at=now,

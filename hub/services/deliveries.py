@@ -14,7 +14,7 @@ from hub.delivery.dispatch import dispatch_new, dispatch_now
 from hub.delivery.routing import create_deliveries
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
-from hub.storage.models import Delivery, Event
+from hub.storage.models import Connection, Delivery, Event
 
 
 class DeliveryService:
@@ -36,7 +36,8 @@ class DeliveryService:
         return delivery
 
     def retry_dead(self, workspace: str, connection_id: str) -> list[str]:
-        """Retry every dead delivery of a connection; returns their ids."""
+        """Retry every dead delivery of a connection of ``workspace``; returns their ids."""
+        in_workspace(self.session, Connection, workspace, connection_id, "connection")
         dead = self.session.scalars(sa.select(Delivery).where(
             Delivery.workspace_id == workspace, Delivery.connection_id == connection_id,
             Delivery.status == DeliveryStatus.DEAD)).all()

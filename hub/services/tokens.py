@@ -1,4 +1,8 @@
-"""Admin API tokens: created once and shown once; only their SHA-256 is stored."""
+"""Admin API tokens: created once and shown once (only their SHA-256 is stored), listed without
+their values, revoked; an expired or revoked token authenticates nothing.
+
+Roles: ``owner`` (every workspace; manages workspaces and tokens anywhere), ``admin`` (its
+workspace), ``viewer`` (reads its workspace)."""
 
 from __future__ import annotations
 
@@ -10,50 +14,103 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.core.errors import invalid
+from hub.core.errors import NotFound, invalid
 from hub.core.times import utcnow
+from hub.services.workspaces import DEFAULT_WORKSPACE, ensure_workspace
 from hub.storage import audit
+from hub.storage.lookup import in_workspace
 from hub.storage.models import ApiToken, Workspace
 
-ROLES = ("admin", "viewer")
+ROLES = ("owner", "admin", "viewer")
 TOKEN_PREFIX = "hkh_"  # noqa: S105 - a prefix, not a secret
-DEFAULT_WORKSPACE = "default"
+MAX_EXPIRES_IN = 10 * 365 * 86400
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def ensure_workspace(session: Session, workspace_id: str = DEFAULT_WORKSPACE) -> Workspace:
-    ws = session.get(Workspace, workspace_id)
-    if ws is None:
-        ws = Workspace(id=workspace_id, name=workspace_id)
-        session.add(ws)
-        session.flush()
-    return ws
+def can_manage(actor: ApiToken | None, workspace: str, role: str) -> bool:
+    """Whether ``actor`` (``None``: the CLI on the hub's machine) may create or revoke a ``role``
+    token of ``workspace``: an owner anywhere, an admin in its own workspace and below owner."""
+    if actor is None or actor.role == "owner":
+        return True
+    return actor.role == "admin" and actor.workspace_id == workspace and role != "owner"
 
 
 def create_token(session: Session, *, workspace: str = DEFAULT_WORKSPACE, role: str = "admin",
-                 name: str = "token", actor: str = "cli", value: str | None = None) -> tuple[ApiToken, str]:
-    """A new token; returns the row and the only copy of its plaintext."""
+                 name: str = "token", actor: str = "cli", value: str | None = None,
+                 expires_in: int | None = None) -> tuple[ApiToken, str]:
+    """A new token; returns the row and the only copy of its plaintext. The workspace must exist
+    (the default one is made on demand)."""
+    errors: dict[str, list[str]] = {}
     if role not in ROLES:
-        raise invalid({"role": [f"must be one of {', '.join(ROLES)}"]})
-    ensure_workspace(session, workspace)
+        errors["role"] = [f"must be one of {', '.join(ROLES)}"]
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
+        errors["name"] = ["give a name of 1 to 100 characters"]
+    if expires_in is not None and not 60 <= expires_in <= MAX_EXPIRES_IN:
+        errors["expires_in"] = [f"seconds from now, between 60 and {MAX_EXPIRES_IN} (ten years)"]
+    if errors:
+        raise invalid(errors)
+    if workspace == DEFAULT_WORKSPACE:
+        ensure_workspace(session, workspace)
+    elif session.get(Workspace, workspace) is None:
+        raise NotFound(f"no workspace {workspace!r}")
     value = value or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(workspace_id=workspace, role=role, name=name, token_hash=hash_token(value))
+    expires_at = utcnow() + timedelta(seconds=expires_in) if expires_in is not None else None
+    token = ApiToken(workspace_id=workspace, role=role, name=name.strip(), token_hash=hash_token(value),
+                     created_by=actor, expires_at=expires_at)
     session.add(token)
-    audit.record(session, actor=actor, action="token.created", workspace=workspace, object_type="token",
-                 object_id=token.id, details={"role": role, "name": name})
     session.flush()
+    audit.record(session, actor=actor, action="token.created", workspace=workspace, object_type="token",
+                 object_id=token.id, details={"role": role, "name": token.name,
+                                              "expires_at": expires_at.isoformat() if expires_at else None})
     return token, value
 
 
+def tokens(session: Session, workspace: str | None) -> list[ApiToken]:
+    """The tokens of ``workspace`` (``None``: of every workspace), newest first, revoked ones too."""
+    query = sa.select(ApiToken)
+    if workspace is not None:
+        query = query.where(ApiToken.workspace_id == workspace)
+    return list(session.scalars(query.order_by(ApiToken.id.desc())))
+
+
+def get_token(session: Session, token_id: str, workspace: str | None) -> ApiToken:
+    """A token of ``workspace`` (``None``: of any workspace, for an owner)."""
+    if workspace is None:
+        token = session.get(ApiToken, token_id) if token_id else None
+        if token is None:
+            raise NotFound(f"no token {token_id!r}")
+        return token
+    return in_workspace(session, ApiToken, workspace, token_id, "token")
+
+
+def revoke(session: Session, token: ApiToken, actor: str) -> ApiToken:
+    """From now on the token gets 401. Revoking a revoked token changes nothing."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(session, actor=actor, action="token.revoked", workspace=token.workspace_id,
+                     object_type="token", object_id=token.id, details={"name": token.name, "role": token.role})
+    return token
+
+
+def state(token: ApiToken) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return "expired"
+    return "active"
+
+
 def authenticate(session: Session, value: str) -> ApiToken | None:
-    """The live token with this value, or None. Lookup is by hash, so no timing oracle."""
+    """The live token with this value, or None (unknown, revoked or expired). Lookup is by hash,
+    so there is no timing oracle on the value."""
     if not value:
         return None
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
-    if token is None or token.revoked_at is not None:
+    if token is None or state(token) != "active":
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
@@ -62,16 +119,18 @@ def authenticate(session: Session, value: str) -> ApiToken | None:
 
 
 def ensure_bootstrap_token(session: Session, value: str | None) -> None:
-    """``HOOKHUB_BOOTSTRAP_TOKEN``: make sure an admin token with this value exists in `default`."""
+    """``HOOKHUB_BOOTSTRAP_TOKEN``: make sure an owner token with this value exists in `default`."""
     ensure_workspace(session)
     if not value:
         return
-    exists = session.scalar(sa.select(ApiToken.id).where(ApiToken.token_hash == hash_token(value)))
-    if exists:
+    existing = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
+    if existing is not None:
+        if existing.role != "owner" and existing.revoked_at is None:
+            existing.role = "owner"      # made by an older version, when the bootstrap token was an admin
         return
     try:
         with session.begin_nested():
-            create_token(session, workspace=DEFAULT_WORKSPACE, role="admin", name="bootstrap",
+            create_token(session, workspace=DEFAULT_WORKSPACE, role="owner", name="bootstrap",
                          actor="system", value=value)
     except IntegrityError:
         pass  # another process created it at the same moment

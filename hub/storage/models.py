@@ -62,6 +62,8 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)   # a slug, e.g. "default"
     name: Mapped[str] = mapped_column(sa.String(100))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inbound_rate_limit: Mapped[str | None] = mapped_column(sa.String(64))   # all its connections together
+    retention_days: Mapped[int] = mapped_column(default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -73,10 +75,12 @@ class ApiToken(Base):
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("tok"))
     workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(100))
-    role: Mapped[str] = mapped_column(sa.String(16))                  # admin | viewer
+    role: Mapped[str] = mapped_column(sa.String(16))                  # owner | admin | viewer
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(sa.String(100))    # the actor: token:<id>, cli, system
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -27,6 +27,7 @@ from hub.testing.app import (
     hookhub_app,
     hookhub_redis_url,
     make_app,
+    make_token,
     run_jobs,
     settle,
 )
@@ -41,6 +42,6 @@ from hub.testing.signers import (
 
 __all__ = [
     "ADMIN_TOKEN", "AdminClient", "Captured", "Receiver", "Reply", "github_headers", "hmac_hex",
-    "hookhub_admin", "hookhub_app", "hookhub_redis_url", "make_app", "meta_headers", "receiver",
+    "hookhub_admin", "hookhub_app", "hookhub_redis_url", "make_app", "make_token", "meta_headers", "receiver",
     "run_jobs", "settle", "slack_headers", "standard_webhooks_headers",
 ]

@@ -90,6 +90,20 @@ class AdminClient:
         return created
 
 
+def make_token(app: Flask, role: str = "admin", workspace: str = "default", name: str | None = None,
+               expires_in: int | None = None) -> str:
+    """A new token of ``role`` (``owner``, ``admin`` or ``viewer``) in ``workspace`` — created if it
+    does not exist yet — for ``AdminClient(app, token)`` or ``admin.get(…, token=…)``."""
+    from hub.services.tokens import create_token
+    from hub.services.workspaces import ensure_workspace
+    from hub.storage.db import get_database
+
+    with get_database(app).session() as session:
+        ensure_workspace(session, workspace)
+        return create_token(session, workspace=workspace, role=role, name=name or f"{role}-{workspace}",
+                            actor="test", expires_in=expires_in)[1]
+
+
 def run_jobs(app: Flask) -> None:
     """Route accepted events and send due deliveries: the hand-off pump, then a real RQ worker
     in burst mode (with its scheduler, so due retries run too), in this process."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hub.testing import AdminClient, receiver, settle  # noqa: F401 - the receiver fixture; settle for the tests here
+from hub.testing import AdminClient, settle  # noqa: F401 - settle for the tests here
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 

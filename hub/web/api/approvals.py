@@ -13,7 +13,7 @@ from hub.core.times import iso
 from hub.services.approvals import ApprovalService
 from hub.storage import db
 from hub.storage.models import Approval
-from hub.web.api.auth import actor, current_token, protect
+from hub.web.api.auth import actor, current_workspace, protect
 from hub.web.api.pagination import PageArgs
 
 blp = Blueprint("approvals", __name__, url_prefix="/api/v1",
@@ -58,24 +58,24 @@ def approval_item(a: Approval) -> dict[str, Any]:
 @blp.route("/approvals")
 @blp.arguments(ApprovalArgs, location="query")
 def list_approvals(args):
-    rows, nxt = service().page(current_token().workspace_id, args["status"], args["cursor"], args["limit"])
+    rows, nxt = service().page(current_workspace(), args["status"], args["cursor"], args["limit"])
     return {"items": [approval_item(a) for a in rows], "next": nxt}
 
 
 @blp.route("/approvals/<approval_id>")
 def get_approval(approval_id):
-    return approval_item(service().get(current_token().workspace_id, approval_id))
+    return approval_item(service().get(current_workspace(), approval_id))
 
 
 @blp.route("/approvals/<approval_id>/approve", methods=["POST"])
 @blp.arguments(ApproveIn)
 def approve(data, approval_id):
     svc = service()
-    return approval_item(svc.approve(svc.get(current_token().workspace_id, approval_id), data["reason"]))
+    return approval_item(svc.approve(svc.get(current_workspace(), approval_id), data["reason"]))
 
 
 @blp.route("/approvals/<approval_id>/reject", methods=["POST"])
 @blp.arguments(RejectIn)
 def reject(data, approval_id):
     svc = service()
-    return approval_item(svc.reject(svc.get(current_token().workspace_id, approval_id), data["reason"]))
+    return approval_item(svc.reject(svc.get(current_workspace(), approval_id), data["reason"]))

@@ -12,7 +12,7 @@ from hub.core.times import iso
 from hub.storage import db
 from hub.storage.lookup import in_workspace
 from hub.storage.models import AuditRecord
-from hub.web.api.auth import current_token, protect
+from hub.web.api.auth import current_workspace, protect
 from hub.web.api.pagination import PageArgs, paginate
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1",
@@ -36,7 +36,7 @@ def audit_item(r: AuditRecord) -> dict[str, Any]:
 @blp.route("/audit")
 @blp.arguments(AuditArgs, location="query")
 def list_audit(args):
-    query = sa.select(AuditRecord).where(AuditRecord.workspace_id == current_token().workspace_id)
+    query = sa.select(AuditRecord).where(AuditRecord.workspace_id == current_workspace())
     action = args["action"]
     if action and action.endswith(".*"):
         prefix = action[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -53,5 +53,5 @@ def list_audit(args):
 
 @blp.route("/audit/<record_id>")
 def get_audit(record_id):
-    return audit_item(in_workspace(db.session(), AuditRecord, current_token().workspace_id, record_id,
+    return audit_item(in_workspace(db.session(), AuditRecord, current_workspace(), record_id,
                                    "audit record"))

@@ -1,4 +1,8 @@
-"""Bearer-token authentication and roles for the admin API."""
+"""Bearer-token authentication, roles and the workspace a request acts in.
+
+A token acts in its own workspace. An owner token may act in any workspace by naming it in the
+``X-Hookhub-Workspace`` header; any other token naming another workspace gets 404, as if the
+workspace did not exist (tenants never learn of each other)."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from typing import Any
 from flask import g, request
 from flask_smorest import Blueprint
 
-from hub.core.errors import Forbidden, Unauthorized
+from hub.core.errors import Forbidden, NotFound, Unauthorized
 from hub.services import tokens
 from hub.storage import db
-from hub.storage.models import ApiToken
+from hub.storage.models import ApiToken, Workspace
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WORKSPACE_HEADER = "X-Hookhub-Workspace"
 
 
 def protect(blp: Blueprint) -> None:
@@ -32,36 +37,65 @@ def _authenticate() -> None:
     session = db.session()
     token = tokens.authenticate(session, value.strip())
     if token is None:
-        raise Unauthorized("the token is not valid (unknown or revoked)")
+        raise Unauthorized("the token is not valid (unknown, revoked or expired)")
     session.commit()  # last_used_at
     g.token = token
-    if request.method not in READ_METHODS and token.role != "admin":
+    g.workspace = acting_workspace(token, request.headers.get(WORKSPACE_HEADER))
+    if request.method not in READ_METHODS and token.role == "viewer":
         raise Forbidden("this token has the viewer role: it can read but not change anything")
+
+
+def acting_workspace(token: ApiToken, requested: str | None) -> str:
+    """The workspace a request of ``token`` acts in: its own, or for an owner the one it names."""
+    if not requested or requested == token.workspace_id:
+        return token.workspace_id
+    if token.role == "owner" and db.session().get(Workspace, requested) is not None:
+        return requested
+    raise NotFound(f"no workspace {requested!r}")
 
 
 def current_token() -> ApiToken:
     return g.token
 
 
+def current_workspace() -> str:
+    """The workspace this request acts in (see :func:`acting_workspace`)."""
+    return g.workspace
+
+
 def actor() -> str:
     return f"token:{g.token.id}"
 
 
+def is_owner() -> bool:
+    return g.token.role == "owner"
+
+
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """For reads that reveal a secret (an inbound URL with its key)."""
+    """For reads that reveal a secret (an inbound URL with its key) or manage access (tokens)."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if g.token.role != "admin":
-            raise Forbidden("only an admin token can see this")
+        if g.token.role not in ("owner", "admin"):
+            raise Forbidden("only an admin or owner token can do this")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def owner_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """For what spans workspaces (creating one)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.token.role != "owner":
+            raise Forbidden("only an owner token can do this")
         return view(*args, **kwargs)
 
     return wrapper
 
 
 def workspace_for(requested: str | None) -> str:
-    """The token's workspace; a token cannot act in another one."""
-    own = g.token.workspace_id
-    if requested and requested != own:
-        raise Forbidden(f"this token belongs to workspace {own!r}, not {requested!r}")
-    return own
+    """The workspace a body names (``"workspace": …``), checked like the header: a token cannot
+    act in a workspace it cannot see."""
+    return current_workspace() if not requested else acting_workspace(g.token, requested)

@@ -13,7 +13,7 @@ from hub.services.connection_check import run_connection_test
 from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
 from hub.storage import db
 from hub.storage.models import Connection
-from hub.web.api.auth import actor, admin_only, current_token, protect, workspace_for
+from hub.web.api.auth import actor, admin_only, current_workspace, protect, workspace_for
 
 blp = Blueprint("connections", __name__, url_prefix="/api/v1/connections",
                 description="Connections to external systems: inbound providers and outbound channels.")
@@ -114,14 +114,14 @@ def to_json(svc: ConnectionService, conn: Connection, key: str | None = None) ->
 
 
 def _load(svc: ConnectionService, connection_id: str) -> Connection:
-    return svc.get(current_token().workspace_id, connection_id)
+    return svc.get(current_workspace(), connection_id)
 
 
 @blp.route("")
 @blp.response(200, ConnectionList)
 def list_connections():
     svc = service()
-    return {"items": [to_json(svc, c) for c in svc.list(current_token().workspace_id)], "next": None}
+    return {"items": [to_json(svc, c) for c in svc.list(current_workspace())], "next": None}
 
 
 @blp.route("", methods=["POST"])

@@ -14,7 +14,7 @@ from hub.core.times import iso
 from hub.services.deliveries import DeliveryService
 from hub.storage import db
 from hub.storage.models import Delivery
-from hub.web.api.auth import actor, current_token, protect
+from hub.web.api.auth import actor, current_workspace, protect
 from hub.web.api.pagination import PageArgs, paginate
 
 blp = Blueprint("deliveries", __name__, url_prefix="/api/v1",
@@ -64,7 +64,7 @@ def delivery_item(d: Delivery, *, full: bool = False) -> dict[str, Any]:
 @blp.route("/deliveries")
 @blp.arguments(DeliveryArgs, location="query")
 def list_deliveries(args):
-    query = sa.select(Delivery).where(Delivery.workspace_id == current_token().workspace_id)
+    query = sa.select(Delivery).where(Delivery.workspace_id == current_workspace())
     for key, column in (("event", Delivery.event_id), ("connection", Delivery.connection_id),
                         ("status", Delivery.status)):
         if args[key]:
@@ -75,24 +75,24 @@ def list_deliveries(args):
 
 @blp.route("/deliveries/<delivery_id>")
 def get_delivery(delivery_id):
-    return delivery_item(service().get(current_token().workspace_id, delivery_id), full=True)
+    return delivery_item(service().get(current_workspace(), delivery_id), full=True)
 
 
 @blp.route("/deliveries/<delivery_id>/retry", methods=["POST"])
 def retry_delivery(delivery_id):
     svc = service()
-    delivery = svc.retry(svc.get(current_token().workspace_id, delivery_id))
+    delivery = svc.retry(svc.get(current_workspace(), delivery_id))
     return delivery_item(delivery)
 
 
 @blp.route("/deliveries/retry", methods=["POST"])
 @blp.arguments(BulkRetryIn)
 def retry_dead_deliveries(data):
-    ids = service().retry_dead(current_token().workspace_id, data["connection"])
+    ids = service().retry_dead(current_workspace(), data["connection"])
     return {"retried": ids, "count": len(ids)}
 
 
 @blp.route("/events/<event_id>/replay", methods=["POST"])
 def replay_event(event_id):
-    ids = service().replay(current_token().workspace_id, event_id)
+    ids = service().replay(current_workspace(), event_id)
     return {"deliveries": ids, "count": len(ids)}

@@ -14,7 +14,7 @@ from hub.core.times import iso
 from hub.storage import db
 from hub.storage.lookup import in_workspace
 from hub.storage.models import Event, Failure
-from hub.web.api.auth import current_token, protect
+from hub.web.api.auth import current_workspace, protect
 from hub.web.api.pagination import PageArgs, paginate
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1",
@@ -49,7 +49,7 @@ def event_item(event: Event, *, with_body: bool = False) -> dict[str, Any]:
 @blp.route("/events")
 @blp.arguments(EventArgs, location="query")
 def list_events(args):
-    query = sa.select(Event).where(Event.workspace_id == current_token().workspace_id)
+    query = sa.select(Event).where(Event.workspace_id == current_workspace())
     if args["connection"]:
         query = query.where(Event.connection_id == args["connection"])
     if args["status"]:
@@ -60,14 +60,14 @@ def list_events(args):
 
 @blp.route("/events/<event_id>")
 def get_event(event_id):
-    return event_item(in_workspace(db.session(), Event, current_token().workspace_id, event_id, "event"),
+    return event_item(in_workspace(db.session(), Event, current_workspace(), event_id, "event"),
                       with_body=True)
 
 
 @blp.route("/failures")
 @blp.arguments(FailureArgs, location="query")
 def list_failures(args):
-    workspace = current_token().workspace_id
+    workspace = current_workspace()
     scope = Failure.workspace_id == workspace
     if workspace == "default":  # requests to unknown connections belong to no workspace: the default sees them
         scope = sa.or_(scope, Failure.workspace_id.is_(None))

@@ -13,7 +13,7 @@ from hub.services.connections import for_app
 from hub.services.routes import RouteService
 from hub.storage import db
 from hub.storage.models import Route
-from hub.web.api.auth import actor, current_token, protect
+from hub.web.api.auth import actor, current_workspace, protect
 
 blp = Blueprint("routes", __name__, url_prefix="/api/v1/routes",
                 description="Routes: rules on a source connection's events, and the targets they go to.")
@@ -88,14 +88,14 @@ class RouteOut(Schema):
 @blp.route("")
 @blp.response(200)
 def list_routes():
-    return {"items": [to_json(r) for r in service().list(current_token().workspace_id)], "next": None}
+    return {"items": [to_json(r) for r in service().list(current_workspace())], "next": None}
 
 
 @blp.route("", methods=["POST"])
 @blp.arguments(RouteIn)
 @blp.response(201, RouteOut)
 def create_route(data):
-    route = service().create(current_token().workspace_id, data)
+    route = service().create(current_workspace(), data)
     db.session().commit()
     return to_json(route)
 
@@ -103,7 +103,7 @@ def create_route(data):
 @blp.route("/<route_id>")
 @blp.response(200, RouteOut)
 def get_route(route_id):
-    return to_json(service().get(current_token().workspace_id, route_id))
+    return to_json(service().get(current_workspace(), route_id))
 
 
 @blp.route("/<route_id>", methods=["PATCH"])
@@ -111,7 +111,7 @@ def get_route(route_id):
 @blp.response(200, RouteOut)
 def update_route(data, route_id):
     svc = service()
-    route = svc.update(svc.get(current_token().workspace_id, route_id), data)
+    route = svc.update(svc.get(current_workspace(), route_id), data)
     db.session().commit()
     return to_json(route)
 
@@ -120,7 +120,7 @@ def update_route(data, route_id):
 @blp.response(204)
 def delete_route(route_id):
     svc = service()
-    svc.delete(svc.get(current_token().workspace_id, route_id))
+    svc.delete(svc.get(current_workspace(), route_id))
     db.session().commit()
 
 
@@ -131,5 +131,5 @@ def preview_route(data, route_id):
     svc = service()
     if not data["event"] and data["sample"] is None:
         raise invalid({"event": ["give a stored event id, or a sample payload"]})
-    return svc.preview(svc.get(current_token().workspace_id, route_id), event_id=data["event"],
+    return svc.preview(svc.get(current_workspace(), route_id), event_id=data["event"],
                        sample=data["sample"])

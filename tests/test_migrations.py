@@ -6,7 +6,7 @@ from hub.storage.db import Database
 from hub.storage.models import Base
 from hub.storage.schema import pending, upgrade
 
-TABLES = {"workspaces", "api_tokens", "connections", "routes", "events", "deliveries", "delivery_attempts",
+TABLES = {"workspaces", "api_tokens", "connections", "params", "routes", "events", "deliveries", "delivery_attempts",
           "approvals", "audit_records", "failures"}
 
 

@@ -105,12 +105,30 @@ class Connection(Base):
     default_channel: Mapped[str | None] = mapped_column(sa.String(200))
     field_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
     approval: Mapped[str] = mapped_column(sa.String(16), default="none")
+    # Inbound: the client networks (CIDRs) allowed to call the inbound URL; empty: anyone with the key.
+    allowed_ips: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     active: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(sa.Text)
     flag: Mapped[str | None] = mapped_column(sa.Text)                   # a channel's warning for the admin
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     failing_since: Mapped[datetime | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(default=1)                     # bumped by every admin change (cache key)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Param(Base):
+    """A workspace's named value that connection settings and secrets use as ``${param.NAME}``;
+    encrypted at rest like secrets, its value never returned when it is secret."""
+
+    __tablename__ = "params"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_params_workspace_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("prm"))
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    value_encrypted: Mapped[str] = mapped_column(sa.Text)
+    secret: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from hub.services.tokens import create_token
 from hub.storage.db import get_database
-from hub.testing import make_app
+from hub.testing import AdminClient, make_app
 
 GITHUB = {"name": "gh-repo", "provider": "hmac", "provider_config": {"preset": "github"},
           "secrets": {"secret": "It's a Secret to Everybody"}}
@@ -81,6 +81,14 @@ def test_url_and_reset_key_show_the_key_and_reset_changes_it(api):
     assert api.get(f"/connections/{created['id']}/url").json["url"] == reset
 
 
+def test_url_and_reset_key_also_answer_inbound_url_like_create(api):
+    created = api.post("/connections", json=GITHUB).json
+    shown = api.get(f"/connections/{created['id']}/url").json
+    assert shown == {"url": created["inbound_url"], "inbound_url": created["inbound_url"]}
+    reset = api.post(f"/connections/{created['id']}/reset-key").json
+    assert reset["inbound_url"] == reset["url"] != created["inbound_url"]
+
+
 def test_patch_keeps_secret_on_placeholder_and_replaces_it_on_new_value(app, api):
     created = api.post("/connections", json=GITHUB).json
     cid = created["id"]
@@ -90,6 +98,32 @@ def test_patch_keeps_secret_on_placeholder_and_replaces_it_on_new_value(app, api
     assert view.secrets["secret"] == "It's a Secret to Everybody"
     api.patch(f"/connections/{cid}", json={"secrets": {"secret": "new-value"}})
     assert _view(app, cid).secrets["secret"] == "new-value"
+
+
+def test_patch_merges_the_configurations_key_by_key(api):
+    cid = api.post("/connections", json={
+        **GITHUB, "provider_config": {"preset": "github", "rate_limit": "10/second"}, "channel": "webhook",
+        "channel_config": {"url": "https://example.com/hook", "headers": {"X-Team": "ops"}, "timeout": 3}}).json["id"]
+    r = api.patch(f"/connections/{cid}", json={"channel_config": {"timeout": 5},
+                                               "provider_config": {"rate_limit": "5/second"}})
+    assert r.status_code == 200, r.json
+    config = r.json["channel_config"]
+    assert config["url"] == "https://example.com/hook" and config["headers"] == {"X-Team": "ops"}
+    assert config["timeout"] == 5
+    assert r.json["provider_config"]["preset"] == "github" and r.json["provider_config"]["rate_limit"] == "5/second"
+    config = api.patch(f"/connections/{cid}", json={"channel_config": {"timeout": None, "method": "PUT"}}).json[
+        "channel_config"]
+    assert "timeout" not in config and config["method"] == "PUT" and config["url"] == "https://example.com/hook"
+    assert api.patch(f"/connections/{cid}", json={"channel_config": {"method": None}}).json[
+        "channel_config"]["method"] == "POST"                               # removed: the default again
+    r = api.patch(f"/connections/{cid}", json={"channel_config": {"url": "ftp://example.com"}})
+    assert r.status_code == 422 and "url" in r.json["error"]["fields"]["channel_config"]   # the merge is validated
+    r = api.patch(f"/connections/{cid}", json={"channel_config": {"url": None}})
+    assert r.status_code == 422 and "url" in r.json["error"]["fields"]["channel_config"]
+    r = api.patch(f"/connections/{cid}", json={"channel": "slack", "channel_config": {},     # a new channel: whole
+                                               "secrets": {"webhook_url": "https://hooks.slack.com/services/T/B/x"}})
+    assert r.status_code == 200, r.json
+    assert "url" not in r.json["channel_config"] and "headers" not in r.json["channel_config"]
 
 
 def test_provider_is_immutable(api):
@@ -108,6 +142,38 @@ def test_activate_deactivate_and_delete(api):
     assert api.delete(f"/connections/{cid}").status_code == 204
     r = api.get(f"/connections/{cid}")
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+def test_deleting_a_route_target_is_refused_but_a_source_takes_its_routes_along(app_on_each_database):
+    api = AdminClient(app_on_each_database)
+    source = api.post("/connections", json={"name": "crm", "provider": "generic"}).json["id"]
+    other = api.post("/connections", json={"name": "erp", "provider": "generic"}).json["id"]
+    target = api.post("/connections", json={"name": "billing", "channel": "webhook",
+                                            "channel_config": {"url": "https://example.com/hook"}}).json["id"]
+    both = api.post("/connections", json={"name": "loop", "provider": "generic", "channel": "webhook",
+                                          "channel_config": {"url": "https://example.com/loop"}}).json["id"]
+    routes = {}
+    for name, src, dst in (("escalations", source, target), ("copies", other, target), ("to itself", both, both)):
+        r = api.post("/routes", json={"name": name, "source": src, "targets": [{"connection": dst}]})
+        assert r.status_code == 201, r.json
+        routes[name] = r.json["id"]
+
+    r = api.delete(f"/connections/{target}")
+    assert r.status_code == 409 and r.json["error"]["code"] == "conflict"
+    message = r.json["error"]["message"]
+    assert f"'escalations' ({routes['escalations']})" in message and f"'copies' ({routes['copies']})" in message
+    assert api.get(f"/connections/{target}").status_code == 200
+
+    assert api.delete(f"/connections/{source}").status_code == 204       # its route goes with it
+    assert api.get(f"/routes/{routes['escalations']}").status_code == 404
+    assert api.delete(f"/connections/{both}").status_code == 204         # the source of its own route
+    assert api.get(f"/routes/{routes['to itself']}").status_code == 404
+    r = api.delete(f"/connections/{target}")
+    assert r.status_code == 409 and "'escalations'" not in r.json["error"]["message"]
+    assert api.delete(f"/routes/{routes['copies']}").status_code == 204
+    assert api.delete(f"/connections/{target}").status_code == 204
+    assert api.get("/routes").json["items"] == []
+    assert [c["id"] for c in api.get("/connections").json["items"]] == [other]
 
 
 def test_actions_are_audited(app, api):

@@ -1,3 +1,7 @@
+import os
+import sqlite3
+import stat
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -30,3 +34,38 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+def _modes(path) -> dict[str, int]:
+    return {suffix: stat.S_IMODE(os.stat(f"{path}{suffix}").st_mode) for suffix in ("", "-wal", "-shm")}
+
+
+def test_the_sqlite_files_are_private_whatever_the_umask(tmp_path):
+    path = tmp_path / "hookhub.db"
+    old_umask = os.umask(0o022)              # the usual one: files readable by everyone
+    try:
+        db = Database(f"sqlite:///{path}")
+        upgrade(db)
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM connections")).scalar() == 0
+            assert _modes(path) == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+        db.dispose()
+    finally:
+        os.umask(old_umask)
+
+
+def test_sqlite_files_left_readable_are_tightened_at_start(tmp_path):
+    path = tmp_path / "hookhub.db"
+    old_umask = os.umask(0o022)
+    try:
+        older = sqlite3.connect(path)        # a database an older version made, still open elsewhere
+        older.execute("PRAGMA journal_mode=WAL")
+        older.execute("CREATE TABLE t (x)")
+        older.commit()
+        assert _modes(path) == {"": 0o644, "-wal": 0o644, "-shm": 0o644}
+        db = Database(f"sqlite:///{path}")
+        assert _modes(path) == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+        db.dispose()
+        older.close()
+    finally:
+        os.umask(old_umask)

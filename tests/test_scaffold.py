@@ -78,3 +78,18 @@ def test_bad_names_kinds_and_existing_folders_are_clean_errors(tmp_path):
     assert new("acme", "--kind", "channel", "--directory", str(tmp_path)).exit_code == 0
     again = new("acme", "--kind", "channel", "--directory", str(tmp_path))
     assert again.exit_code == 1 and "exists already" in again.output
+
+
+@pytest.mark.parametrize("name, kind, taken_by", [
+    ("slack", "channel", ["the provider 'slack' of the plugin 'provider_slack'",
+                          "the channel 'slack' of the plugin 'channel_slack'"]),
+    ("webhook", "provider", ["the channel 'webhook' of the plugin 'channel_webhook'"]),   # whatever the kind
+    ("provider_hmac", "provider", ["the entry point of the installed plugin 'plugins.providers.custom_hmac'"]),
+])
+def test_a_name_an_installed_plugin_uses_is_refused_with_another_suggested(tmp_path, name, kind, taken_by):
+    result = new(name, "--kind", kind, "--directory", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert f"{name!r} is already taken by" in result.output and all(what in result.output for what in taken_by)
+    assert f"choose another name, e.g. '{name}_custom'" in result.output
+    assert list(tmp_path.iterdir()) == []                         # nothing written
+    assert new(f"{name}_custom", "--kind", kind, "--directory", str(tmp_path)).exit_code == 0

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.storage.db import get_database
-from hub.storage.models import ApiToken, Approval, AuditRecord, Connection, Delivery, Event, Failure, Route
+from hub.storage.models import ApiToken, Approval, AuditRecord, Connection, Delivery, Event, Failure, Param, Route
 from hub.testing import make_token, settle
 
 A = "default"
@@ -27,14 +27,17 @@ BODIES: dict[tuple[str, str], dict] = {
     ("PATCH", "/api/v1/connections/<connection_id>"): {"default_channel": "taken"},
     ("PATCH", "/api/v1/routes/<route_id>"): {"name": "taken"},
     ("PATCH", "/api/v1/workspaces/<workspace_id>"): {"retention_days": 1},
+    ("PATCH", "/api/v1/params/<name>"): {"value": "taken"},
 }
-#: Endpoints without a resource in their path, and a body that names one of A's resources.
-BODY_REFERENCES: dict[tuple[str, str], dict] = {
-    ("POST", "/api/v1/deliveries/retry"): {"connection": "{connection_id}"},
-    ("POST", "/api/v1/routes"): {"name": "steal", "source": "{connection_id}",
-                                 "targets": [{"connection": "{target_id}"}]},
-    ("POST", "/api/v1/connections"): {"name": "steal", "provider": "generic", "workspace": A},
-    ("POST", "/api/v1/tokens"): {"name": "steal", "role": "viewer", "workspace": A},
+#: Endpoints without a resource in their path: a body that names one of A's resources, and the
+#: answers that show it was not found for B (a param name is B's own: creating it is B's business).
+BODY_REFERENCES: dict[tuple[str, str], tuple[dict, set[int]]] = {
+    ("POST", "/api/v1/deliveries/retry"): ({"connection": "{connection_id}"}, {404}),
+    ("POST", "/api/v1/routes"): ({"name": "steal", "source": "{connection_id}",
+                                  "targets": [{"connection": "{target_id}"}]}, {422}),
+    ("POST", "/api/v1/connections"): ({"name": "steal", "provider": "generic", "workspace": A}, {404}),
+    ("POST", "/api/v1/tokens"): ({"name": "steal", "role": "viewer", "workspace": A}, {404}),
+    ("POST", "/api/v1/params"): ({"name": "A_PARAM", "value": "not a's"}, {201}),
 }
 #: Not about another workspace's resources: the document, the installed plugins, and creating a
 #: workspace (which only an owner may do at all; tests/test_api_access.py checks it).
@@ -64,7 +67,8 @@ def workspace_a(app, api, client, receiver) -> dict[str, str]:
     [approval] = api.get("/approvals").json["items"]
     token_id = api.post("/tokens", json={"name": "a-viewer", "role": "viewer"}).json["id"]
     record = api.get("/audit").json["items"][0]["id"]
-    return {"connection_id": source["id"], "target_id": target["id"], "route_id": route["id"],
+    api.post("/params", json={"name": "A_PARAM", "value": "a's", "secret": False})
+    return {"name": "A_PARAM", "connection_id": source["id"], "target_id": target["id"], "route_id": route["id"],
             "event_id": event["id"], "delivery_id": delivered["id"], "approval_id": approval["id"],
             "record_id": record, "token_id": token_id, "workspace_id": A}
 
@@ -73,7 +77,7 @@ def snapshot(app) -> str:
     """Every row of workspace A, as one digest."""
     rows = []
     with get_database(app).session() as s:
-        for model in (Connection, Route, Event, Delivery, Approval, AuditRecord, ApiToken, Failure):
+        for model in (Connection, Route, Event, Delivery, Approval, AuditRecord, ApiToken, Failure, Param):
             for row in s.scalars(sa.select(model).where(model.workspace_id == A).order_by(model.id)):
                 rows.append({c.key: repr(getattr(row, c.key)) for c in sa.inspect(model).column_attrs})
     return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
@@ -88,7 +92,7 @@ def endpoints(app) -> list[tuple[str, str]]:
 def test_another_workspace_sees_none_of_a_and_changes_nothing(app, api, workspace_a):
     b_admin = make_token(app, "admin", B)
     before = snapshot(app)
-    a_ids = set(workspace_a.values()) - {A}
+    a_ids = set(workspace_a.values()) - {A, "A_PARAM"}
     checked = []
     for method, rule in endpoints(app):
         path = re.sub(r"<(\w+)>", lambda m: workspace_a[m.group(1)], rule).removeprefix("/api/v1")
@@ -103,13 +107,13 @@ def test_another_workspace_sees_none_of_a_and_changes_nothing(app, api, workspac
             shown = r.get_data(as_text=True)
             assert not any(i in shown for i in a_ids), f"GET {rule} shows workspace A's resources to B"
         else:
-            template = BODY_REFERENCES.get((method, rule))
-            assert template is not None, f"{method} {rule} is new: say in BODY_REFERENCES how it names a resource"
+            assert (method, rule) in BODY_REFERENCES, f"{method} {rule} is new: say in BODY_REFERENCES how it names " \
+                                                      "a resource"
+            template, expected = BODY_REFERENCES[(method, rule)]
             body = json.loads(json.dumps(template).replace("{connection_id}", workspace_a["connection_id"])
                               .replace("{target_id}", workspace_a["target_id"]))
             r = api.request(method, path, json=body, token=b_admin)
-            assert r.status_code in (404, 422), f"{method} {rule} with A's resources answered {r.status_code}"
-            assert r.json["error"]["code"] in ("not_found", "validation_error")
+            assert r.status_code in expected, f"{method} {rule} with A's resources answered {r.status_code}"
         assert snapshot(app) == before, f"{method} {rule} by workspace B changed workspace A"
         checked.append((method, rule))
     assert len(checked) >= 35

@@ -25,14 +25,18 @@ class Pki:
 
 def issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool = False, dns: str | None = None,
-          client: bool = False, ips: tuple[str, ...] = ()) -> x509.Certificate:
-    """A certificate for ``subject`` signed by ``issuer`` (self-signed without one), valid a day."""
+          client: bool = False, ips: tuple[str, ...] = (),
+          not_after: datetime.datetime | None = None) -> x509.Certificate:
+    """A certificate for ``subject`` signed by ``issuer`` (self-signed without one), valid a day
+    (or the day up to ``not_after``)."""
     now = datetime.datetime.now(datetime.UTC)
+    not_after = not_after or now + datetime.timedelta(days=1)
+    not_before = min(now - datetime.timedelta(minutes=5), not_after - datetime.timedelta(days=1))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer.subject if issuer else name).public_key(key.public_key())
                .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .not_valid_before(not_before).not_valid_after(not_after)
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if ca:
         builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False),

@@ -3,18 +3,22 @@ entry point, a working example implementation and tests that run against a whole
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import re
 from pathlib import Path
 from string import Template
 
 from hub import __version__
+from hub.core.errors import PluginError
+from hub.runtime.plugin_host import GROUP, PluginHost
 
 NAME = re.compile(r"[a-z][a-z0-9_]{1,39}")   # the plugin API's slug rule
 KINDS = ("provider", "channel")
 
 
 class ScaffoldError(Exception):
-    """The package cannot be created (a bad name, or the folder exists); ``str()`` says why."""
+    """The package cannot be created (a bad name, one that is taken, or the folder exists); ``str()``
+    says why."""
 
 
 def create(name: str, kind: str, parent: Path) -> Path:
@@ -24,6 +28,14 @@ def create(name: str, kind: str, parent: Path) -> Path:
                             "starting with a letter (it is stored in the database, so choose it for good)")
     if kind not in KINDS:
         raise ScaffoldError(f"the kind must be one of {', '.join(KINDS)}")
+    installed = installed_names()
+    if name in installed:
+        # The package registers a plugin, and a provider or channel, under this one name: installed
+        # next to a namesake, every hookhub command would fail ("registered twice").
+        free = next((f"{name}_{suffix}" for suffix in ("custom", "2", "3")
+                     if NAME.fullmatch(f"{name}_{suffix}") and f"{name}_{suffix}" not in installed), None)
+        raise ScaffoldError(f"{name!r} is already taken by {' and '.join(installed[name])}; choose another name"
+                            + (f", e.g. {free!r}" if free else ""))
     root = parent / f"hookhub-{name.replace('_', '-')}"
     if root.exists():
         raise ScaffoldError(f"{root} exists already; choose another name or folder")
@@ -42,6 +54,23 @@ def create(name: str, kind: str, parent: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(template).substitute(values))
     return root
+
+
+def installed_names() -> dict[str, list[str]]:
+    """Each name the installed plugins use, with what uses it: a plugin's entry point, a provider, a
+    channel. Every installed plugin counts, also one that HOOKHUB_DISABLE_PLUGINS turns off today."""
+    names: dict[str, list[str]] = {}
+    for ep in md.entry_points(group=GROUP):
+        names.setdefault(ep.name, []).append(f"the entry point of the installed plugin {ep.value!r}")
+    try:
+        host = PluginHost().load()
+    except PluginError:       # an installed set that does not load (a clash already?): entry points only
+        return names
+    for registry in (host.providers, host.channels):
+        for registered in registry:
+            names.setdefault(registered, []).append(
+                f"the {registry.kind} {registered!r} of the plugin {registry.origin(registered)!r}")
+    return names
 
 
 PYPROJECT = '''\

@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from hub.core.digests import body_sha256, headers_sha256
 from hub.core.statuses import DeliveryStatus
 from hub.core.times import utcnow
 from hub.delivery import endpoint_health as health
@@ -42,10 +43,15 @@ class Attempt:
     response: HttpResponse | None = None
     error: str | None = None
     duration_ms: float | None = None
-    outcome: str = ""                      # delivered | retry | failed | blocked
+    outcome: str = ""                      # delivered | retry | failed | blocked (recorded as dead when
+                                           # a retry would exceed the schedule)
     #: False when the failure is the hub's side (a template, a channel that cannot build the
     #: request): it says nothing of the endpoint, so it does not count toward disabling it.
     endpoint: bool = True
+    #: Digests of the request as the channel built it and the core signed it (hub.core.digests),
+    #: when one was sent: the audit of exchanges reads them on the attempt's row.
+    request_headers_sha256: str | None = None
+    request_body_sha256: str | None = None
 
 
 def build_request(channel: Channel, message: OutboundMessage, view: ConnectionView) -> HttpRequest:
@@ -64,7 +70,15 @@ def build_request(channel: Channel, message: OutboundMessage, view: ConnectionVi
 
 
 def send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view: ConnectionView) -> Attempt:
-    """The core's HTTP send and the channel's verdict, as an Attempt; never raises."""
+    """The core's HTTP send and the channel's verdict, as an Attempt with the request's digests;
+    never raises."""
+    attempt = _send_and_interpret(app, channel, request, view)
+    attempt.request_headers_sha256 = headers_sha256(request.headers.items())
+    attempt.request_body_sha256 = body_sha256(request.body)
+    return attempt
+
+
+def _send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view: ConnectionView) -> Attempt:
     timeout = float(view.channel_config.get("timeout") or app.config["HOOKHUB_OUTBOUND_TIMEOUT"])
     started = time.monotonic()
     try:
@@ -92,28 +106,33 @@ def send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view:
 def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, attempt: Attempt,
            dview: DeliveryView | None, after: AfterCommit) -> str:
     """Write ``attempt`` and its consequences into ``session`` (the caller commits, then runs
-    ``after``); returns the delivery's new status."""
+    ``after``); returns the delivery's new status. The attempt row's outcome is its fate: a
+    retryable failure that exhausts the retry schedule is recorded as ``dead``, not ``retry``."""
     result = attempt.result
     now = utcnow()
     response = attempt.response
+    retryable = result.outcome == "retry"
+    retry = retryable and _attempts_in_cycle(delivery) <= len(_schedule(app, conn))
     session.add(DeliveryAttempt(
-        delivery_id=delivery.id, number=delivery.attempt_count, at=now, outcome=attempt.outcome or result.outcome,
+        delivery_id=delivery.id, number=delivery.attempt_count, at=now,
+        outcome="dead" if retryable and not retry else attempt.outcome or result.outcome,
         status_code=response.status if response else None, duration_ms=attempt.duration_ms,
         response_excerpt=response.body[:EXCERPT_BYTES].decode("utf-8", "replace") if response else None,
-        error=attempt.error or (None if result.ok else result.detail)))
+        error=attempt.error or (None if result.ok else result.detail),
+        request_headers_sha256=attempt.request_headers_sha256, request_body_sha256=attempt.request_body_sha256))
     delivery.last_error = None if result.ok else result.detail
     delivery.next_attempt_at = None
     if result.ok:
         delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
         health.record_success(session, conn)
-    elif result.outcome == "retry" and _attempts_in_cycle(delivery) <= len(_schedule(app, conn)):
+    elif retry:
         delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
         reschedule(delivery, delay, after, app)
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
     else:
-        delivery.status = DeliveryStatus.DEAD if result.outcome == "retry" else DeliveryStatus.FAILED
+        delivery.status = DeliveryStatus.DEAD if retryable else DeliveryStatus.FAILED
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
     if result.disable_connection:
@@ -157,7 +176,9 @@ def _finished_hook(dview: DeliveryView, result: SendResult) -> None:
 
 
 def _schedule(app: Flask, conn: Connection) -> list[float]:
-    return list((conn.channel_config or {}).get("retry_schedule") or app.config["HOOKHUB_RETRY_SCHEDULE"])
+    """The connection's retry schedule, the hub's when it sets none; ``[]`` means no retry at all."""
+    configured = (conn.channel_config or {}).get("retry_schedule")
+    return list(app.config["HOOKHUB_RETRY_SCHEDULE"] if configured is None else configured)
 
 
 def _attempts_in_cycle(delivery: Delivery) -> int:

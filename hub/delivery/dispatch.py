@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 
 from hub.core.statuses import DeliveryStatus
 from hub.delivery.approval import gate
-from hub.runtime.views import ViewCache
+from hub.runtime.views import view_cache
 from hub.storage.models import Delivery
 from hub.storage.queue import get_queue
-from hub.storage.vault import get_vault
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def _job(queue: Queue, delivery_ids: list[str], job_id: str) -> Any:
 def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
     """Deliveries just created by routing or replay: through the approval gate, then dispatched."""
     deliveries = list(deliveries)
-    gate(app, session, deliveries, ViewCache(get_vault(app)))
+    gate(app, session, deliveries, view_cache(app, session))
     return dispatch_now(app, session, [d for d in deliveries if d.status == DeliveryStatus.QUEUED])
 
 

@@ -24,12 +24,11 @@ from hub.delivery.attempt import AfterCommit, Attempt, build_request, record, re
 from hub.delivery.render import RenderError, render_body
 from hub.plugin import Channel, ConnectionView, DeliveryView, EventView, HttpRequest, OutboundMessage, SendResult, Veto
 from hub.runtime.plugin_host import get_host
-from hub.runtime.views import ViewCache
+from hub.runtime.views import ViewCache, view_cache
 from hub.storage import db
 from hub.storage.extensions import app_object
 from hub.storage.models import Connection, Delivery, Event
 from hub.storage.queue import WORKING_FOR, current_job_id
-from hub.storage.vault import get_vault
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 0.02      # seconds: outcomes that arrive together are written in one transaction
@@ -66,7 +65,7 @@ def deliver_many(delivery_ids: list[str]) -> str:
     session.commit()
     outcomes: Counter[str] = Counter({"skipped (superseded by a newer job)": superseded} if superseded else {})
     after: AfterCommit = []
-    views = ViewCache(get_vault(app))      # secrets decrypted once per connection and batch
+    views = view_cache(app, session)      # secrets decrypted once per connection and batch
     sends: list[Send] = []
     for delivery in deliveries:
         prepared = _prepare(app, session, delivery, conns.get(delivery.connection_id),
@@ -88,6 +87,10 @@ def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection 
     """Everything before the send; returns the Send, or what happened instead (in ``session``)."""
     if delivery.status not in ACTIVE_DELIVERY:
         return f"skipped ({delivery.status})"
+    if delivery.erased_at is not None:   # erased while its send was on the wire: no retry goes out
+        delivery.status = DeliveryStatus.FAILED
+        delivery.last_error = "its content was erased"
+        return "failed (erased)"
     host = get_host()
     if conn is None or not conn.active or conn.channel not in host.channels:
         # Held: re-activating the connection dispatches its queued deliveries again.

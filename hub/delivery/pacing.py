@@ -10,18 +10,13 @@ import redis
 from flask import Flask
 
 from hub.plugin import Channel
-from hub.storage.extensions import app_object
 from hub.storage.models import Connection
-from hub.storage.ratelimit import RateLimiter
-from hub.storage.redis import get_redis, get_redis_url
+from hub.storage.ratelimit import get_rate_limiter
+from hub.storage.redis import get_redis
 
 log = logging.getLogger(__name__)
 COOLDOWN_KEY = "hookhub:cooldown:{}"
 INFLIGHT_KEY = "hookhub:inflight:{}"
-
-
-def _limiter(app: Flask) -> RateLimiter:
-    return app_object(app, "hookhub.outbound_limiter", lambda: RateLimiter(get_redis_url(app)))
 
 
 def acquire(app: Flask, conn: Connection, channel: Channel) -> float:
@@ -35,7 +30,7 @@ def acquire(app: Flask, conn: Connection, channel: Channel) -> float:
             return cooldown_ms / 1000.0
         limit = config.get("rate_limit") or channel.default_rate_limit
         if limit:
-            wait = _limiter(app).check(f"outbound:{conn.id}", limit)
+            wait = get_rate_limiter(app).check(f"outbound:{conn.id}", limit)
             if wait:
                 return wait + random.uniform(0, 0.05)   # spread the herd over the next window
         cap = config.get("max_concurrency")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
+from hub.core.addresses import Network
 from hub.inbound.envelope import FieldMap
 from hub.plugin import ConnectionView, Provider
 from hub.runtime.changes import CHANNEL
@@ -43,6 +44,8 @@ class ConnectionRuntime:
     max_body: int
     dedupe_window: int
     rate_limit: str | None = None
+    workspace_rate_limit: str | None = None   # all the workspace's connections together
+    allowed_ips: tuple[Network, ...] = ()     # empty: any client with the key
     valid_until: float = 0.0          # monotonic time: a rotated secret expires, or the TTL
 
 

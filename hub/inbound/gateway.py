@@ -15,13 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, SQLAlchemyError
 
+from hub.core.addresses import parse_networks, within
+from hub.core.digests import body_sha256, headers_sha256
 from hub.core.errors import (
+    Forbidden,
     HookhubError,
     InvalidPayload,
     NotFound,
     PluginError,
     RateLimited,
     SignatureInvalid,
+    TimestampOutOfWindow,
     Unauthorized,
     Unavailable,
 )
@@ -33,11 +37,12 @@ from hub.inbound.cache import ConnectionCache, ConnectionRuntime
 from hub.inbound.envelope import FieldMap, build_envelope
 from hub.inbound.failures import FailureRecorder
 from hub.plugin import InboundRequest, ParsedEvent, PluginResponse
+from hub.runtime.params import ParamValues
 from hub.runtime.plugin_host import PluginHost
 from hub.runtime.views import SecretStore, connection_view
 from hub.storage.db import Database
 from hub.storage.fastsql import FastStatement
-from hub.storage.models import Connection, Event
+from hub.storage.models import Connection, Event, Workspace
 from hub.storage.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -89,8 +94,8 @@ class Gateway:
 
     # ------------------------------------------------------------------ lookup
 
-    def connection(self, connection_id: str, provider: str) -> ConnectionRuntime:
-        """The active connection for this URL: 404 unknown or inactive, 400 wrong provider segment."""
+    def connection(self, connection_id: str) -> ConnectionRuntime:
+        """The active connection for this URL, or 404 (unknown or inactive)."""
         try:
             runtime = self.cache.get(connection_id)
         except SQLAlchemyError as exc:
@@ -100,12 +105,38 @@ class Gateway:
             error = NotFound("no active inbound connection at this URL")
             error.runtime = runtime  # type: ignore[attr-defined]  # the failure record names a known connection
             raise error
-        if runtime.provider_name != provider:
-            mismatch = ProviderMismatch(f"this connection uses the {runtime.provider_name!r} provider: "
-                                        f"post to /hooks/{runtime.provider_name}/{connection_id}")
-            mismatch.runtime = runtime  # type: ignore[attr-defined]
-            raise mismatch
         return runtime
+
+    def admit(self, rt: ConnectionRuntime, client: str) -> None:
+        """Whether ``client`` may call at all, before anything else is looked at: the connection's
+        allowlist (403), then the client's recent failed authentications (429) — a flood of bad
+        keys is refused here, for the price of one Redis read."""
+        if rt.allowed_ips and not within(client, rt.allowed_ips):
+            raise Forbidden(f"{client} is not allowed to call this connection (see its allowed_ips)")
+        limit = self.config.get("HOOKHUB_AUTH_FAILURE_LIMIT")
+        if limit and self.rate_limiter is not None:
+            wait = self.rate_limiter().exhausted(f"authfail:{client}", limit)
+            if wait:
+                raise RateLimited(f"too many failed authentications from {client} (at most {limit}); retry in "
+                                  f"{wait:.0f} s", retry_after=wait)
+
+    def authenticate(self, rt: ConnectionRuntime, *, provider: str, client: str, key: str | None) -> None:
+        """The key (401, counted against the client), and only then the provider segment of the URL
+        (400): an unauthenticated caller never learns which provider a connection uses."""
+        try:
+            self._check_key(rt, key)
+        except Unauthorized:
+            self.authentication_failed(client)
+            raise
+        if rt.provider_name != provider:
+            raise ProviderMismatch(f"this connection uses the {rt.provider_name!r} provider: "
+                                   f"post to /hooks/{rt.provider_name}/{rt.id}")
+
+    def authentication_failed(self, client: str) -> None:
+        """Count a wrong key or signature from ``client`` toward HOOKHUB_AUTH_FAILURE_LIMIT."""
+        limit = self.config.get("HOOKHUB_AUTH_FAILURE_LIMIT")
+        if limit and self.rate_limiter is not None:
+            self.rate_limiter().count(f"authfail:{client}", limit)
 
     def _load(self, connection_id: str) -> ConnectionRuntime | None:
         if not CONNECTION_ID.fullmatch(connection_id):   # not an id: no query (PostgreSQL refuses NUL)
@@ -114,29 +145,31 @@ class Gateway:
             conn = session.get(Connection, connection_id)
             if conn is None or not conn.provider:
                 return None
+            workspace = session.get(Workspace, conn.workspace_id)
             store = SecretStore.of(self.vault, conn)
             provider = self.host.providers.get(conn.provider) if conn.provider in self.host.providers else None
             config = conn.provider_config or {}
             return ConnectionRuntime(
                 id=conn.id, workspace=conn.workspace_id, name=conn.name, provider_name=conn.provider,
                 provider=provider, active=conn.active, key_hash=conn.api_key_hash,
-                view=connection_view(conn, self.vault, store),
+                view=connection_view(conn, self.vault, ParamValues(session, self.vault, conn.workspace_id,
+                                                                   self.config.get("HOOKHUB_ENV_REFERENCES", ())),
+                                     store),
                 field_map=FieldMap({**DEFAULT_FIELD_MAP, **(conn.field_map or {})}),
                 default_channel=conn.default_channel,
                 max_body=int(_setting(config, "max_body_bytes", self.config["HOOKHUB_MAX_BODY_BYTES"])),
                 dedupe_window=int(_setting(config, "dedupe_window", self.config["HOOKHUB_DEDUPE_WINDOW"])),
                 rate_limit=config.get("rate_limit") or self.config.get("HOOKHUB_INBOUND_RATE_LIMIT"),
+                workspace_rate_limit=workspace.inbound_rate_limit if workspace is not None else None,
+                allowed_ips=parse_networks(conn.allowed_ips or ()),
                 valid_until=store.next_expiry(utcnow()))
 
     # ------------------------------------------------------------------ the pipeline
 
     def receive(self, rt: ConnectionRuntime, request: InboundRequest) -> Outcome:
-        self._check_key(rt, request)
-        if rt.rate_limit and self.rate_limiter is not None:
-            wait = self.rate_limiter().check(f"inbound:{rt.id}", rt.rate_limit)
-            if wait:
-                raise RateLimited(f"more than {rt.rate_limit} requests to this connection; retry in "
-                                  f"{wait:.1f} s", retry_after=wait)
+        """The rest of the pipeline, for a request that :meth:`admit` let in and whose body is read."""
+        self._check_rate(f"inbound:{rt.id}", rt.rate_limit, "this connection")
+        self._check_rate(f"inbound-workspace:{rt.workspace}", rt.workspace_rate_limit, "this workspace's connections")
         provider = rt.provider
         assert provider is not None
         if request.method == "GET":
@@ -146,6 +179,9 @@ class Gateway:
             return Outcome(status="handshake", reply=reply)
         try:
             provider.verify(request, rt.view)
+        except (SignatureInvalid, TimestampOutOfWindow):
+            self.authentication_failed(request.remote_addr)
+            raise
         except HookhubError:
             raise
         except Exception:  # a plugin bug must refuse the request, not accept it or answer 500
@@ -164,8 +200,14 @@ class Gateway:
             return Outcome(status="handshake", reply=parsed.reply)
         return self._store(rt, request, parsed)
 
-    def _check_key(self, rt: ConnectionRuntime, request: InboundRequest) -> None:
-        key = request.query_value("key") or request.headers.get("X-Hookhub-Key")
+    def _check_rate(self, key: str, limit: str | None, what: str) -> None:
+        if limit and self.rate_limiter is not None:
+            wait = self.rate_limiter().check(key, limit)
+            if wait:
+                raise RateLimited(f"more than {limit} requests to {what}; retry in {wait:.1f} s", retry_after=wait)
+
+    @staticmethod
+    def _check_key(rt: ConnectionRuntime, key: str | None) -> None:
         if not key:
             raise Unauthorized("missing inbound key: add ?key=… to the URL or send the X-Hookhub-Key header")
         digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
@@ -183,7 +225,12 @@ class Gateway:
                    status=EventStatus.ACCEPTED,
                    envelope=envelope, raw_body=request.body,
                    content_type=_column_text(request.headers.get("Content-Type"), 255),
-                   remote_addr=request.remote_addr, received_at=request.received_at)
+                   remote_addr=request.remote_addr, received_at=request.received_at,
+                   # The audit of exchanges rides on this insert: the digests of what was received and
+                   # the time from receipt to here (the insert's own commit cannot be in its row).
+                   headers_sha256=headers_sha256(request.headers.items_multi()),
+                   body_sha256=body_sha256(request.body),
+                   duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)))
         try:
             original = self._insert(rt, row, request)
         except DataError as exc:  # the database refuses this payload: a retry would fail the same way
@@ -209,7 +256,7 @@ class Gateway:
             table = Event.__table__
             columns = ("id", "workspace_id", "connection_id", "provider", "event_id", "dedupe_key", "status",
                        "envelope", "raw_body", "content_type", "remote_addr", "received_at", "routed_at",
-                       "enqueued_at")
+                       "enqueued_at", "headers_sha256", "body_sha256", "duration_ms")
             self._compiled = (
                 FastStatement(engine, insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
                               .on_conflict_do_nothing(index_elements=["connection_id", "dedupe_key"])

@@ -65,7 +65,8 @@ class ChannelConfigSchema(Schema):
     retry_schedule = fields.List(
         fields.Float(validate=validate.Range(min=0, max=7 * 86400)), load_default=None, allow_none=True,
         validate=validate.Length(max=30),
-        metadata={"description": "Seconds between attempts (default 5, 300, 1800, 7200, 18000, 36000, 36000)."})
+        metadata={"description": "Seconds between attempts (default 5, 300, 1800, 7200, 18000, 36000, 36000); "
+                                 "[] means no retry: a retryable failure makes the delivery dead at once."})
     rate_limit = fields.String(
         load_default=None, allow_none=True, validate=_valid_rate_limit,
         metadata={"description": "Most sends per period, e.g. '1/second' or '100/minute'."})

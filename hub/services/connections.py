@@ -8,29 +8,29 @@ import secrets as pysecrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Flask, current_app
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from hub.core.errors import ConfigInvalid, NotFound, invalid
+from hub.core.addresses import parse_networks
+from hub.core.errors import ConfigInvalid, Conflict, NotFound, invalid
 from hub.core.field_map import check_field_map
 from hub.core.times import utcnow
 from hub.delivery.dispatch import resume_connection
-from hub.delivery.signing import decode_secret
 from hub.plugin import Channel, ConnectionView, Provider
 from hub.runtime.changes import ConnectionChanges, get_changes
 from hub.runtime.connection_state import apply_active, bump_version, set_active
+from hub.runtime.params import ParamValues, find_references, substitute
 from hub.runtime.plugin_host import PluginHost, get_host
 from hub.runtime.views import SecretStore, connection_view
+from hub.services.connection_secrets import SECRET_PLACEHOLDER, apply_secrets, mask_url, outbound_problems
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
-from hub.storage.models import Connection
+from hub.storage.models import Connection, Route
 from hub.storage.vault import Vault, get_vault
 
-SECRET_PLACEHOLDER = "********"  # noqa: S105 - the masked value, not a secret
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 \[\]().\-_]{3,50}$")
 NAME_RULE = "3 to 50 characters: letters, digits, space and [ ] ( ) . - _"
 APPROVAL_MODES = ("none", "manual", "policy")
@@ -46,16 +46,17 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def mask_url(url: str) -> str:
-    """``https://hooks.slack.com/…AbCd``: the host and the last 4 characters, never the token."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return SECRET_PLACEHOLDER
-    if not parts.scheme or not parts.netloc:
-        return SECRET_PLACEHOLDER
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}/…{url[-4:]}" if len(url) > 12 else f"{parts.scheme}://{host}/…"
+def merge_config(stored: Mapping[str, Any] | None, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """PATCH of a plugin configuration: each key given replaces that key (a whole value, even a
+    dict such as ``headers``), a key given as ``None`` is removed (its default applies again), and
+    keys not given stay."""
+    merged = dict(stored or {})
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 class ConnectionService:
@@ -71,6 +72,7 @@ class ConnectionService:
         self.changes = changes          # told after each committed change (None: nobody caches)
         self.app = app                  # for re-activation, which dispatches held deliveries
         self.default_rotation_grace = 86400
+        self.env_patterns: tuple[str, ...] = ()   # HOOKHUB_ENV_REFERENCES
 
     # ------------------------------------------------------------------ reading
 
@@ -84,9 +86,13 @@ class ConnectionService:
     def secrets_of(self, conn: Connection) -> SecretStore:
         return SecretStore.of(self.vault, conn)
 
+    def values(self, workspace: str) -> ParamValues:
+        """What ``${param.…}`` and ``${env.…}`` stand for in ``workspace`` now."""
+        return ParamValues(self.session, self.vault, workspace, self.env_patterns)
+
     def view(self, conn: Connection) -> ConnectionView:
         """What plugins see of ``conn`` (see :func:`hub.runtime.views.connection_view`)."""
-        return connection_view(conn, self.vault)
+        return connection_view(conn, self.vault, self.values(conn.workspace_id))
 
     def masked_secrets(self, conn: Connection) -> dict[str, str]:
         store = self.secrets_of(conn)
@@ -120,6 +126,9 @@ class ConnectionService:
                           default_channel=data.get("default_channel"),
                           approval=data.get("approval") or "none", active=data.get("active", True))
         conn.field_map = self._check_field_map(data.get("field_map"), errors)
+        conn.allowed_ips = self._check_allowed_ips(data.get("allowed_ips"), errors)
+        if conn.allowed_ips and not provider:
+            errors["allowed_ips"] = ["an allowlist is for the inbound side: this connection has no provider"]
         store = SecretStore({}, {})
         self._apply_config(conn, data, store, errors, creating=True)
         if conn.approval not in APPROVAL_MODES:
@@ -140,7 +149,13 @@ class ConnectionService:
 
     def update(self, conn: Connection, data: Mapping[str, Any]) -> Connection:
         """Apply the fields present in ``data`` (PATCH semantics); secrets sent back as the
-        placeholder keep their stored value, ``null`` or ``""`` removes them."""
+        placeholder keep their stored value, ``null`` or ``""`` removes them. ``provider_config`` and
+        ``channel_config`` are merged the same way into the stored ones (see :func:`merge_config`),
+        unless the channel changes with this call: the new channel's configuration is then whole."""
+        channel_changes = "channel" in data and data["channel"] != conn.channel
+        data = {**data, **{key: merge_config(getattr(conn, key), data[key])
+                           for key in ("provider_config", "channel_config")
+                           if isinstance(data.get(key), Mapping) and not (key == "channel_config" and channel_changes)}}
         errors: dict[str, Any] = {}
         if "name" in data:
             self._check_name(conn.workspace_id, data["name"], conn.id, errors)
@@ -154,6 +169,8 @@ class ConnectionService:
             errors["channel"] = ["a connection without a provider needs a channel"]
         if "field_map" in data:
             conn.field_map = self._check_field_map(data["field_map"], errors)
+        if "allowed_ips" in data:
+            conn.allowed_ips = self._check_allowed_ips(data["allowed_ips"], errors)
         if "approval" in data:
             if data["approval"] not in APPROVAL_MODES:
                 errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
@@ -177,6 +194,15 @@ class ConnectionService:
         return conn
 
     def delete(self, conn: Connection) -> None:
+        """Delete ``conn``; the routes it is the source of go with it (the database cascades), but
+        a connection that another route sends to is refused until that target is removed."""
+        targeted_by = [route for route in self.session.scalars(
+            sa.select(Route).where(Route.workspace_id == conn.workspace_id, Route.source_id != conn.id)
+            .order_by(Route.id)) if any(t.get("connection") == conn.id for t in route.targets or [])]
+        if targeted_by:
+            names = ", ".join(f"{route.name!r} ({route.id})" for route in targeted_by)
+            raise Conflict(f"connection {conn.name!r} is a target of route{'s' if len(targeted_by) > 1 else ''} "
+                           f"{names}; remove it from their targets (or delete the routes) first")
         self._audit(conn, "connection.deleted", {"name": conn.name})
         self.session.delete(conn)
         self.session.flush()
@@ -262,6 +288,15 @@ class ConnectionService:
             errors["field_map"] = problems
         return merged
 
+    @staticmethod
+    def _check_allowed_ips(values: Any, errors: dict[str, Any]) -> list[str]:
+        """The allowlist as normalised networks (``203.0.113.7`` → ``203.0.113.7/32``)."""
+        try:
+            return [str(network) for network in parse_networks(values or [])]
+        except ValueError as exc:
+            errors["allowed_ips"] = [str(exc)]
+            return []
+
     def _apply_config(self, conn: Connection, data: Mapping[str, Any], store: SecretStore,
                       errors: dict[str, Any], *, creating: bool) -> list[str]:
         """Validate plugin config and secrets into ``conn`` / ``store``; returns changed secret names."""
@@ -278,64 +313,52 @@ class ConnectionService:
                                      f"{', '.join(self.host.channels) or 'none'}"]
             else:
                 channel = self._channel(conn)
+        # ${param.…} / ${env.…} references: each must stand for something now; the plugins check
+        # the values they stand for, and the references themselves are stored (the current value
+        # is always used).
+        values = self.values(conn.workspace_id)
+        for where, problems in values.problems(*((key, data.get(key)) for key in (
+                "provider_config", "channel_config", "secrets") if data.get(key))).items():
+            errors.setdefault(where, {}).update(problems)
         for plugin, key in ((provider, "provider_config"), (channel, "channel_config")):
             if plugin is None:
                 if data.get(key) and creating:
                     errors[key] = [f"given without a {key.split('_')[0]}"]
                 continue
-            if key in data or creating:
+            if (key in data or creating) and key not in errors:
                 raw = data.get(key) or {}
                 try:
-                    loaded = plugin.config_schema().load(raw)
+                    loaded = plugin.config_schema().load(substitute(raw, values))
                 except ValidationError as exc:
                     errors[key] = exc.messages
                     continue
-                setattr(conn, key, {k: v for k, v in loaded.items() if v is not None})
-        changed: list[str] = []
+                setattr(conn, key, {k: (raw[k] if any(find_references(raw.get(k))) else v)
+                                    for k, v in loaded.items() if v is not None})
         allowed: dict[str, Any] = {}
         for plugin in (provider, channel):
             if plugin is not None:
                 allowed.update(plugin.secrets_schema().fields)
-        incoming = data.get("secrets") or {}
-        secret_errors: dict[str, list[str]] = {}
-        for name, value in incoming.items():
-            if name not in allowed:
-                secret_errors[name] = [f"not a secret of this connection; expected one of: "
-                                       f"{', '.join(sorted(allowed)) or 'none'}"]
-                continue
-            if value is None or value == "":
-                if store.current.pop(name, None) is not None:
-                    changed.append(name)
-                continue
-            if not isinstance(value, str):
-                secret_errors[name] = ["must be a string"]
-                continue
-            if value == SECRET_PLACEHOLDER or (value.startswith(("http://", "https://")) and "/…" in value):
-                continue  # the placeholder (or the masked URL) came back: keep the stored value
-            if store.current.get(name) != value:
-                store.current[name] = value
-                changed.append(name)
-        for plugin in (provider, channel):
-            if plugin is None:
-                continue
-            for name in plugin.required_secrets:
-                if not store.current.get(name) and name not in secret_errors:
-                    secret_errors[name] = [f"required by {plugin.name!r}"]
-        signing_secret = store.current.get("signing_secret")
-        if channel is not None and signing_secret and "signing_secret" not in secret_errors:
-            try:                                             # the core signs outbound requests
-                decode_secret(signing_secret)
-            except ValueError as exc:
-                secret_errors["signing_secret"] = [str(exc)]
+        required = {name: plugin.name for plugin in (provider, channel) if plugin is not None
+                    for name in plugin.required_secrets}
+        changed, secret_errors = apply_secrets(data.get("secrets") or {}, store, allowed, required)
+        resolved_secrets = substitute(store.current, values)
+        if channel is not None:
+            # the client pair is checked when the request gives settings or secrets (an expired
+            # certificate does not block, say, a rename)
+            mtls = "channel_config" not in errors and (creating or bool({"channel_config", "secrets"} & set(data)))
+            for where, problems in outbound_problems(substitute(conn.channel_config or {}, values), resolved_secrets,
+                                                     mtls=mtls).items():
+                for name, problem in problems.items():
+                    (secret_errors if where == "secrets" else errors.setdefault(where, {})).setdefault(name, problem)
         if secret_errors:
-            errors["secrets"] = secret_errors
+            errors.setdefault("secrets", {}).update(secret_errors)
         if errors:
             return changed
         for plugin, key in ((provider, "provider_config"), (channel, "channel_config")):
             if plugin is None:
                 continue
             try:
-                plugin.validate_config(getattr(conn, key) or {}, dict(store.current))
+                plugin.validate_config(substitute(getattr(conn, key) or {}, values), resolved_secrets)
             except ConfigInvalid as exc:
                 fields = exc.fields or {"_schema": [exc.message]}
                 for name, problem in fields.items():   # a bad secret is reported under "secrets"
@@ -358,4 +381,5 @@ def for_app(session: Session, actor: str, app: Flask | None = None) -> Connectio
     service = ConnectionService(session, get_host(app), get_vault(app), public_url=app.config["HOOKHUB_PUBLIC_URL"],
                                 actor=actor, changes=get_changes(app), app=app)
     service.default_rotation_grace = int(app.config["HOOKHUB_ROTATION_GRACE"])
+    service.env_patterns = tuple(app.config.get("HOOKHUB_ENV_REFERENCES", ()))
     return service

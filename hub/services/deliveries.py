@@ -28,6 +28,8 @@ class DeliveryService:
 
     def retry(self, delivery: Delivery) -> Delivery:
         """Send again now, with a fresh retry schedule and the same webhook-id."""
+        if delivery.erased_at is not None:
+            raise Conflict(f"delivery {delivery.id} was erased: its content is gone, so it cannot be sent again")
         if delivery.status not in RETRYABLE_DELIVERY:
             raise Conflict(f"a delivery that is {delivery.status} cannot be retried now")
         self._restart(delivery)
@@ -40,7 +42,7 @@ class DeliveryService:
         in_workspace(self.session, Connection, workspace, connection_id, "connection")
         dead = self.session.scalars(sa.select(Delivery).where(
             Delivery.workspace_id == workspace, Delivery.connection_id == connection_id,
-            Delivery.status == DeliveryStatus.DEAD)).all()
+            Delivery.status == DeliveryStatus.DEAD, Delivery.erased_at.is_(None))).all()
         for delivery in dead:
             self._restart(delivery)
         audit.record(self.session, actor=self.actor, action="deliveries.retried_dead", workspace=workspace,
@@ -51,6 +53,8 @@ class DeliveryService:
     def replay(self, workspace: str, event_id: str) -> list[str]:
         """Route a stored event again: new deliveries (new webhook-ids) for today's routes."""
         event = in_workspace(self.session, Event, workspace, event_id, "event")
+        if event.erased_at is not None:
+            raise Conflict(f"event {event_id} was erased: its payload is gone, so it cannot be replayed")
         deliveries = create_deliveries(self.session, event)
         audit.record(self.session, actor=self.actor, action="event.replayed", workspace=workspace,
                      object_type="event", object_id=event_id, details={"deliveries": [d.id for d in deliveries]})

@@ -13,7 +13,8 @@ from hub.core.matching import check_rule, rules_match
 from hub.core.templating import TemplateError, compile_template, template_context
 from hub.plugin import OutboundMessage
 from hub.runtime.plugin_host import PluginHost
-from hub.services.connections import ConnectionService, mask_url
+from hub.services.connection_secrets import mask_url
+from hub.services.connections import ConnectionService
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
 from hub.storage.models import Connection, Event, Route

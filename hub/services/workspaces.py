@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hub.core.errors import Conflict, NotFound, invalid
+from hub.runtime.changes import ConnectionChanges
 from hub.storage import audit
 from hub.storage.models import Workspace
 from hub.storage.ratelimit import parse_limit
@@ -63,8 +64,10 @@ def create_workspace(session: Session, data: Mapping[str, Any], actor: str) -> W
     return ws
 
 
-def update_workspace(session: Session, ws: Workspace, data: Mapping[str, Any], actor: str) -> Workspace:
-    """Change the settings present in ``data`` (``inbound_rate_limit`` may be null: no limit)."""
+def update_workspace(session: Session, ws: Workspace, data: Mapping[str, Any], actor: str,
+                     changes: ConnectionChanges | None = None) -> Workspace:
+    """Change the settings present in ``data`` (``inbound_rate_limit`` may be null: no limit);
+    ``changes`` tells every process's connection cache, which holds the workspace's limit."""
     errors = _check(data, creating=False)
     if "name" in data and data["name"] != ws.id:
         errors["name"] = ["a workspace's name is its id and cannot change"]
@@ -72,6 +75,8 @@ def update_workspace(session: Session, ws: Workspace, data: Mapping[str, Any], a
         raise invalid(errors)
     if "inbound_rate_limit" in data:
         ws.inbound_rate_limit = data["inbound_rate_limit"] or None
+        if changes is not None:
+            changes.after_commit(session)
     if "retention_days" in data:
         ws.retention_days = int(data["retention_days"])
     session.flush()

@@ -9,6 +9,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import limits
+
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
@@ -31,6 +33,9 @@ class Config:
     HOOKHUB_MAX_BODY_BYTES: int = 1024 * 1024
     HOOKHUB_DEDUPE_WINDOW: int = 86400
     HOOKHUB_INBOUND_RATE_LIMIT: str | None = None    # per connection, e.g. "100/second"; unset: no limit
+    HOOKHUB_AUTH_FAILURE_LIMIT: str = "30/minute"    # failed authentications per client address, then 429
+    HOOKHUB_TRUSTED_PROXIES: tuple[Any, ...] = ()    # peers whose X-Forwarded-For names the client
+    HOOKHUB_ENV_REFERENCES: tuple[str, ...] = ()     # env var names (globs) settings may name as ${env.NAME}
     HOOKHUB_ROTATION_GRACE: int = 86400
     HOOKHUB_RETRY_SCHEDULE: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     HOOKHUB_OUTBOUND_TIMEOUT: float = 10.0
@@ -64,6 +69,7 @@ class TestConfig(Config):
 
     TESTING = True
     HOOKHUB_RETRY_SCHEDULE = (0.2, 0.4, 0.8)
+    HOOKHUB_AUTH_FAILURE_LIMIT = "1000/minute"      # tests of refusals make many; the limit's own tests lower it
     HOOKHUB_SWEEP_INTERVAL = 2
     HOOKHUB_LOG_LEVEL = "WARNING"
 
@@ -71,8 +77,10 @@ class TestConfig(Config):
 def _parse(key: str, raw: str, default: Any) -> Any:
     raw = raw.strip()
     try:
-        if key == "HOOKHUB_ALLOW_PRIVATE_NETWORKS":
+        if key in ("HOOKHUB_ALLOW_PRIVATE_NETWORKS", "HOOKHUB_TRUSTED_PROXIES"):
             return tuple(ipaddress.ip_network(part, strict=False) for part in _split(raw))
+        if key in ("HOOKHUB_AUTH_FAILURE_LIMIT", "HOOKHUB_INBOUND_RATE_LIMIT") and raw:
+            limits.parse(raw)      # refused at start, not at the first request
         if key == "HOOKHUB_LOAD_PLUGINS":
             return tuple(_split(raw))
         if key == "HOOKHUB_RETRY_SCHEDULE":

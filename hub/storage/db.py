@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.storage.fastsql import FastWriter
 
+log = logging.getLogger(__name__)
+PRIVATE_FILE_MODE = 0o600
+
 
 class Database:
     """Engine and session factory for one database URL."""
@@ -21,10 +26,13 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, max_connections: int = 40) -> None:
         self.url = url
         kwargs: dict = {"echo": echo, "future": True}
+        path = None
         if url.startswith("sqlite"):
-            path = sa.engine.make_url(url).database
-            if path and path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            parsed = sa.engine.make_url(url)
+            if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+                path = os.path.abspath(parsed.database)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                keep_private(path, create=True)
             kwargs["connect_args"] = {"timeout": 30}
             # Threads wait for the write gate holding a connection: keep them all pooled, since a
             # new SQLite connection pays for its PRAGMAs.
@@ -38,6 +46,8 @@ class Database:
         self.write_gate: SQLiteWriteGate | None = None
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            if path:   # WAL mode is on now, so its -wal and -shm files exist
+                sa.event.listen(self.engine, "connect", lambda *_: keep_private(path))
             self.write_gate = SQLiteWriteGate()
             self.write_gate.install(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
@@ -61,6 +71,30 @@ class Database:
     def dispose(self) -> None:
         self.fast.close()
         self.engine.dispose()
+
+
+def keep_private(path: str, *, create: bool = False) -> None:
+    """Mode 0600 for a SQLite database and its -wal, -shm and -journal files, like the key file:
+    they hold every event's payload. With ``create`` the database file is made (empty, which
+    SQLite reads as a new database) before SQLite would make it with the umask's mode; SQLite gives
+    the files it creates beside it the database file's mode, and files left looser by an older
+    version are tightened here."""
+    if create:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            os.fchmod(fd, PRIVATE_FILE_MODE)     # whatever the umask
+            os.close(fd)
+    for name in (path, *(path + suffix for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            if stat.S_IMODE(os.stat(name).st_mode) & 0o077:
+                os.chmod(name, PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:    # another user's file: say so, the database still works
+            log.warning("cannot make %s private (mode 0600): %s", name, exc)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

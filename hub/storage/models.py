@@ -156,13 +156,16 @@ class Event(Base):
     __table_args__ = (
         sa.Index("ix_events_connection_event_id", "connection_id", "event_id"),
         sa.Index("ix_events_status_received", "status", "received_at"),
+        # Newest first per workspace or connection (the lists, the audit of exchanges, retention).
+        sa.Index("ix_events_workspace_received", "workspace_id", "received_at"),
+        sa.Index("ix_events_connection_received", "connection_id", "received_at"),
         # Exactly-once acceptance: the external id while inside its dedupe window, NULL after.
         sa.UniqueConstraint("connection_id", "dedupe_key", name="uq_events_connection_dedupe_key"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("evt"))
-    workspace_id: Mapped[str] = mapped_column(sa.String(64), index=True)
-    connection_id: Mapped[str] = mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str] = mapped_column(sa.String(64))
+    connection_id: Mapped[str] = mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(sa.String(40))
     event_id: Mapped[str] = mapped_column(sa.String(255))               # the external id
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(255))      # = event_id during the window
@@ -176,6 +179,11 @@ class Event(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)   # claimed by a hand-off pump
     route_job: Mapped[str | None] = mapped_column(sa.String(120))       # the RQ job routing it (with others)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The audit of exchanges (hub.core.digests), written with the row: no second write on the inbound path.
+    headers_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    body_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    duration_ms: Mapped[float | None] = mapped_column(sa.Float)         # receipt to the insert (not its commit)
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)    # payload, body and headers removed
 
     @validates("status")
     def _check_status(self, _key: str, value: str) -> str:
@@ -186,10 +194,11 @@ class Delivery(Base):
     """One outbound message to one target connection."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+                      sa.Index("ix_deliveries_workspace_created", "workspace_id", "created_at"))   # retention
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("dlv"))
-    workspace_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    workspace_id: Mapped[str] = mapped_column(sa.String(64))
     event_id: Mapped[str | None] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
     route_id: Mapped[str | None] = mapped_column(sa.ForeignKey("routes.id", ondelete="SET NULL"), index=True)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"), index=True)
@@ -205,6 +214,7 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)    # body, template and excerpts removed
 
     attempts: Mapped[list[DeliveryAttempt]] = relationship(
         back_populates="delivery", order_by="DeliveryAttempt.at", cascade="all, delete-orphan")
@@ -222,12 +232,16 @@ class DeliveryAttempt(Base):
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("att"))
     delivery_id: Mapped[str] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column()
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)   # the audit of exchanges, newest first
     outcome: Mapped[str] = mapped_column(sa.String(16))                 # delivered | retry | failed | blocked
     status_code: Mapped[int | None] = mapped_column()
     duration_ms: Mapped[float | None] = mapped_column(sa.Float)
     response_excerpt: Mapped[str | None] = mapped_column(sa.Text)       # at most 4 KiB
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The request as the channel built it and the core signed it (hub.core.digests); None when
+    # nothing was sent (a template or a channel that failed first).
+    request_headers_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    request_body_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempts")
 
@@ -275,10 +289,12 @@ class Failure(Base):
     """An inbound request the hub refused, with its cause (the "failed triggers" view)."""
 
     __tablename__ = "failures"
+    __table_args__ = (sa.Index("ix_failures_workspace_at", "workspace_id", "at"),     # newest first, retention
+                      sa.Index("ix_failures_connection_at", "connection_id", "at"))
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("fai"))
-    workspace_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    connection_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    workspace_id: Mapped[str | None] = mapped_column(sa.String(64))
+    connection_id: Mapped[str | None] = mapped_column(sa.String(40))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     status: Mapped[int] = mapped_column()
     code: Mapped[str] = mapped_column(sa.String(40))
@@ -289,3 +305,4 @@ class Failure(Base):
     header_names: Mapped[list[Any]] = mapped_column(default=list)
     body_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     body_size: Mapped[int | None] = mapped_column()
+    headers_sha256: Mapped[str | None] = mapped_column(sa.String(64))   # hub.core.digests

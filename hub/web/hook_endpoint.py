@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from hub.core.addresses import client_address
+from hub.core.digests import headers_sha256
 from hub.core.errors import HookhubError, PayloadTooLarge
 from hub.inbound.cache import ConnectionRuntime
 from hub.inbound.gateway import Gateway
@@ -16,9 +18,8 @@ from hub.plugin import Headers, InboundRequest
 from hub.runtime.changes import get_changes
 from hub.runtime.plugin_host import get_host
 from hub.storage.db import get_database
-from hub.storage.extensions import app_object
-from hub.storage.ratelimit import RateLimiter
-from hub.storage.redis import get_redis, get_redis_url
+from hub.storage.ratelimit import get_rate_limiter
+from hub.storage.redis import get_redis
 from hub.storage.vault import get_vault
 from hub.web.errors import handle_hookhub_error
 
@@ -32,12 +33,18 @@ def receive(provider: str, connection_id: str) -> Response:
     received_at = datetime.now(UTC)
     runtime: ConnectionRuntime | None = None
     body: bytes | None = None
+    client = client_address(request.remote_addr or "", request.headers.getlist("X-Forwarded-For"),
+                            current_app.config["HOOKHUB_TRUSTED_PROXIES"])
     try:
-        runtime = gateway.connection(connection_id, provider)
+        runtime = gateway.connection(connection_id)
+        gateway.admit(runtime, client)
+        _check_declared_length(runtime.max_body)
+        gateway.authenticate(runtime, provider=provider, client=client,
+                             key=request.args.get("key") or request.headers.get("X-Hookhub-Key"))
         body = _read_body(runtime.max_body)
-        outcome = gateway.receive(runtime, _inbound_request(body, received_at))
+        outcome = gateway.receive(runtime, _inbound_request(body, received_at, client))
     except HookhubError as exc:
-        _record(gateway, exc, runtime or getattr(exc, "runtime", None), body)
+        _record(gateway, exc, runtime or getattr(exc, "runtime", None), body, client)
         return handle_hookhub_error(exc)
     if outcome.reply is not None:
         reply = outcome.reply
@@ -47,11 +54,15 @@ def receive(provider: str, connection_id: str) -> Response:
     return jsonify(outcome.body())
 
 
-def _read_body(limit: int) -> bytes:
-    """The body, refused from Content-Length before reading, and while reading a chunked one."""
+def _check_declared_length(limit: int) -> None:
+    """A body declared too large is refused before anything is read (and before the key)."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; this connection accepts at most {limit}")
+
+
+def _read_body(limit: int) -> bytes:
+    """The body, refused while reading when a chunked one goes over the limit."""
     stream = request.stream
     chunks: list[bytes] = []
     total = 0
@@ -66,7 +77,7 @@ def _read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _inbound_request(body: bytes, received_at: datetime) -> InboundRequest:
+def _inbound_request(body: bytes, received_at: datetime, client: str) -> InboundRequest:
     raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
     if not raw_uri:
         qs = request.query_string.decode("latin-1")
@@ -74,27 +85,26 @@ def _inbound_request(body: bytes, received_at: datetime) -> InboundRequest:
     return InboundRequest(
         method=request.method, url=current_app.config["HOOKHUB_PUBLIC_URL"] + raw_uri, path=request.path,
         headers=Headers(list(request.headers.items())), query=request.args.to_dict(flat=False), body=body,
-        content_type=(request.mimetype or "").lower(), remote_addr=request.remote_addr or "",
+        content_type=(request.mimetype or "").lower(), remote_addr=client,
         received_at=received_at)
 
 
-def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | None, body: bytes | None) -> None:
+def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | None, body: bytes | None,
+            client: str) -> None:
     gateway.failures.record(
         workspace_id=runtime.workspace if runtime else None,
         connection_id=runtime.id if runtime else None,
         status=exc.status, code=exc.code, message=exc.message[:2000], method=request.method,
-        path=request.path[:500], remote_addr=request.remote_addr,
+        path=request.path[:500], remote_addr=client,
         header_names=sorted({name.lower() for name in request.headers.keys()})[:100],
+        headers_sha256=headers_sha256(request.headers.items()),
         body_sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
         body_size=len(body) if body is not None else request.content_length)
 
 
 def init_app(app: Flask) -> None:
-    def rate_limiter() -> RateLimiter:
-        return app_object(app, "hookhub.inbound_limiter", lambda: RateLimiter(get_redis_url(app)))
-
     gateway = app.extensions["hookhub.gateway"] = Gateway(
         database=get_database(app), redis_client=lambda: get_redis(app), host=get_host(app),
-        vault=get_vault(app), config=app.config, rate_limiter=rate_limiter)
+        vault=get_vault(app), config=app.config, rate_limiter=lambda: get_rate_limiter(app))
     get_changes(app).listen(gateway.cache.invalidate)     # this process's changes: at once
     app.register_blueprint(bp)

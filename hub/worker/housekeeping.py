@@ -1,5 +1,6 @@
-"""Housekeeping of the big tables, run by the sweeper every few minutes: prune old rejections, free
-event ids whose dedupe window has passed, and expire approvals nobody decided."""
+"""Housekeeping of the big tables, run by the sweeper every few minutes: delete what is past its
+workspace's retention (:mod:`hub.worker.retention`), free event ids whose dedupe window has passed,
+and expire approvals nobody decided."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from sqlalchemy.orm import Session
 
 from hub.core.times import utcnow
 from hub.delivery.approval import expire_overdue
-from hub.storage.models import Connection, Event, Failure
-
-FAILURE_RETENTION = timedelta(days=30)
+from hub.storage.models import Connection, Event
+from hub.worker.retention import purge_expired
 
 
 def housekeep(app: Flask, session: Session) -> dict[str, int]:
-    """One pass over the tables; returns what it did. The caller commits."""
-    pruned = session.execute(sa.delete(Failure).where(Failure.at < utcnow() - FAILURE_RETENTION))
-    return {"failures_pruned": pruned.rowcount or 0,
+    """One pass over the tables; returns what it did. The retention purge commits batch by batch;
+    the caller commits the rest."""
+    purged = purge_expired(session)
+    return {"failures_pruned": purged.deleted["failures"],
+            **{f"{table}_purged": n for table, n in purged.deleted.items() if table != "failures"},
             "dedupe_keys_expired": expire_dedupe_keys(session, int(app.config["HOOKHUB_DEDUPE_WINDOW"])),
             "approvals_expired": expire_overdue(session)}
 

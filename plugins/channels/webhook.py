@@ -58,6 +58,8 @@ class WebhookConfig(ChannelConfigSchema):
     success = fields.String(load_default="any_2xx", validate=validate.OneOf(SUCCESS_RULES),
                             metadata={"description": "any_2xx (default), or json_response: 204, or a JSON body "
                                                      "with output.response / response."})
+    # The core checks the pair when the connection is saved (PEM, matching, not expired) and
+    # presents it on every send (hub.outbound.mtls).
     client_cert = fields.String(load_default=None, allow_none=True,
                                 metadata={"description": "PEM client certificate for mutual TLS "
                                                          "(its private key is the client_key secret)."})
@@ -104,9 +106,6 @@ class WebhookChannel(Channel):
         if config.get("auth_header") and not secrets.get("auth_value"):
             raise ConfigInvalid("auth_header needs a value", {"auth_header": [
                 "give the header's value as the secret auth_value"]})
-        if bool(config.get("client_cert")) != bool(secrets.get("client_key")):
-            raise ConfigInvalid("mutual TLS needs both parts", {"client_cert": [
-                "give both the client_cert (config) and its client_key (secret), or neither"]})
 
     def build(self, message: OutboundMessage, conn: ConnectionView) -> HttpRequest:
         config = conn.channel_config

@@ -190,9 +190,10 @@ def test_exhausted_retries_go_dead_then_retry_and_replay_deliver(app, api, clien
     [item] = settle(app, all_settled(api, 1))
     assert item["status"] == "dead"
     assert len(item["attempts"]) == 4                       # the first try and the 3 of the test schedule
+    assert [a["outcome"] for a in item["attempts"]] == ["retry"] * 3 + ["dead"]   # the last one says its fate
     assert [d["id"] for d in deliveries(api, status="dead")] == [item["id"]]
     full = api.get(f"/deliveries/{item['id']}").json
-    assert full["attempts"][-1]["response_excerpt"] == "down"
+    assert full["attempts"][-1]["response_excerpt"] == "down" and full["attempts"][-1]["outcome"] == "dead"
 
     receiver.default = Reply(200, "ok")
     assert api.post(f"/deliveries/{item['id']}/retry").status_code == 200
@@ -205,6 +206,18 @@ def test_exhausted_retries_go_dead_then_retry_and_replay_deliver(app, api, clien
     assert replay["count"] == 1 and replay["deliveries"][0] != item["id"]
     settle(app, lambda: api.get(f"/deliveries/{replay['deliveries'][0]}").json["status"] == "delivered")
     assert len(receiver) == 6
+
+
+def test_an_empty_retry_schedule_means_dead_after_the_first_failure(app, api, client, receiver):
+    receiver.default = Reply(503)
+    source, inbound = make_source(api)
+    target = make_target(api, receiver.url + "/hook", retry_schedule=[])
+    assert api.get(f"/connections/{target}").json["channel_config"]["retry_schedule"] == []
+    make_route(api, source, [target])
+    client.post(inbound, json={"n": 1})
+    [item] = settle(app, all_settled(api, 1))
+    assert item["status"] == "dead" and [a["outcome"] for a in item["attempts"]] == ["dead"]
+    assert len(receiver) == 1
 
 
 def test_bulk_retry_of_a_connections_dead_deliveries(app, api, client, receiver):

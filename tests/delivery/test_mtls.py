@@ -1,11 +1,14 @@
 """Mutual TLS per connection through the engine: the client certificate (config) and its key (a
-secret) open an endpoint that requires them; without them the attempt records a TLS failure."""
+secret) open an endpoint that requires them; without them the attempt records a TLS failure. A pair
+that could not work (half of it, not PEM, not matching, expired) is refused when it is saved."""
 
 from __future__ import annotations
 
+import datetime
 import ssl
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from hub.testing import Receiver
 from tests.delivery.conftest import all_settled, make_route, make_source, make_target, settle
@@ -60,3 +63,50 @@ def test_a_certificate_without_its_key_is_refused_when_saving(api, certificates)
     r = api.post("/connections", json={"name": "half", "channel": "webhook", "channel_config": {
         "url": "https://example.com/hook", "client_cert": certificates["client_cert"]}})
     assert r.status_code == 422 and "client_key" in str(r.json["error"]["fields"])
+
+
+EXPIRED_AT = datetime.datetime(2024, 1, 31, 12, 0, tzinfo=datetime.UTC)
+
+
+def _pairs(certificates):
+    """Broken pairs by name: (client_cert, client_key, where the error is, the field, words)."""
+    cert, key = certificates["client_cert"], certificates["client_key"]
+    other_key = new_key()
+    expired_key = new_key()
+    expired = pem(issue("hookhub-client", expired_key, None, expired_key, client=True, not_after=EXPIRED_AT))
+    encrypted = other_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.BestAvailableEncryption(b"passphrase")).decode()
+    return {
+        "key without certificate": (None, key, "channel_config", "client_cert", "required with the client_key"),
+        "certificate not PEM": ("MIIB-not-a-cert", key, "channel_config", "client_cert", "not a PEM certificate"),
+        "key not PEM": (cert, "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n", "secrets",
+                        "client_key", "not a PEM private key"),
+        "key of another certificate": (cert, key_pem(other_key), "secrets", "client_key", "does not belong"),
+        "encrypted key": (cert, encrypted, "secrets", "client_key", "encrypted with a passphrase"),
+        "expired certificate": (expired, key_pem(expired_key), "channel_config", "client_cert",
+                                "expired on 2024-01-31T12:00:00Z"),
+    }
+
+
+@pytest.mark.parametrize("case", ["key without certificate", "certificate not PEM", "key not PEM",
+                                  "key of another certificate", "encrypted key", "expired certificate"])
+def test_a_client_certificate_that_cannot_work_is_refused_when_saving(api, certificates, case):
+    cert, key, where, field, words = _pairs(certificates)[case]
+    r = api.post("/connections", json={"name": "mtls", "channel": "webhook", "secrets": {"client_key": key},
+                                      "channel_config": {"url": "https://example.com/hook", "client_cert": cert}})
+    assert r.status_code == 422 and r.json["error"]["code"] == "validation_error", r.json
+    assert words in r.json["error"]["fields"][where][field][0], r.json
+    assert key.splitlines()[1] not in str(r.json)                      # a key is never echoed
+
+
+def test_a_patch_that_breaks_the_pair_is_refused_and_one_that_keeps_it_is_not(api, certificates):
+    cid = make_target(api, "https://example.com/hook", "mtls", client_cert=certificates["client_cert"],
+                      secrets={"client_key": certificates["client_key"]})
+    r = api.patch(f"/connections/{cid}", json={"secrets": {"client_key": key_pem(new_key())}})
+    assert r.status_code == 422 and "does not belong" in r.json["error"]["fields"]["secrets"]["client_key"][0]
+    r = api.patch(f"/connections/{cid}", json={"channel_config": {"client_cert": None}})
+    assert r.status_code == 422 and "client_key" in r.json["error"]["fields"]["channel_config"]["client_cert"][0]
+    assert api.patch(f"/connections/{cid}", json={"channel_config": {"timeout": 5}}).status_code == 200
+    r = api.patch(f"/connections/{cid}", json={"channel_config": {"client_cert": None},
+                                               "secrets": {"client_key": None}})
+    assert r.status_code == 200 and "client_cert" not in r.json["channel_config"] and r.json["secrets"] == {}

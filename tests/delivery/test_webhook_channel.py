@@ -95,7 +95,6 @@ def test_410_disables_and_429_carries_retry_after():
     ({"headers": {"Content-Length": "1"}}, {}, "headers", "set by the hub"),
     ({"success": "maybe"}, {}, "success", "one of"),
     ({"auth_header": "X-Key"}, {}, "auth_header", "auth_value"),
-    ({"client_cert": "-----BEGIN CERTIFICATE-----"}, {}, "client_cert", "client_key"),
 ])
 def test_bad_settings_are_refused_with_the_field_named(config, secrets, field, words):
     plugin = channel()

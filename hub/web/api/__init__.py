@@ -16,7 +16,19 @@ class HubApi(Api):
 
 
 def init_app(app: Flask) -> None:
-    from hub.web.api import approvals, audit, connections, deliveries, events, plugins, routes, tokens, workspaces
+    from hub.web.api import (
+        approvals,
+        audit,
+        connections,
+        deliveries,
+        events,
+        exchanges,
+        params,
+        plugins,
+        routes,
+        tokens,
+        workspaces,
+    )
 
     app.config.setdefault("API_TITLE", "Hookhub admin API")
     app.config.setdefault("API_VERSION", "v1")
@@ -25,6 +37,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api = HubApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    for module in (workspaces, tokens, connections, routes, events, deliveries, approvals, audit, plugins):
+    for module in (workspaces, tokens, params, connections, routes, events, deliveries, approvals, audit, exchanges,
+                   plugins):
         api.register_blueprint(module.blp)
     app.extensions["hookhub.api"] = api

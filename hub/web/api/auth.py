@@ -10,13 +10,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import Blueprint
 
-from hub.core.errors import Forbidden, NotFound, Unauthorized
+from hub.core.addresses import client_address
+from hub.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from hub.services import tokens
 from hub.storage import db
 from hub.storage.models import ApiToken, Workspace
+from hub.storage.ratelimit import get_rate_limiter
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WORKSPACE_HEADER = "X-Hookhub-Workspace"
@@ -34,15 +36,44 @@ def _authenticate() -> None:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    failures = SignInFailures.of_request()
+    failures.refuse_if_too_many()
     session = db.session()
     token = tokens.authenticate(session, value.strip())
     if token is None:
+        failures.count()
         raise Unauthorized("the token is not valid (unknown, revoked or expired)")
     session.commit()  # last_used_at
     g.token = token
     g.workspace = acting_workspace(token, request.headers.get(WORKSPACE_HEADER))
     if request.method not in READ_METHODS and token.role == "viewer":
         raise Forbidden("this token has the viewer role: it can read but not change anything")
+
+
+class SignInFailures:
+    """Failed sign-ins (an unknown, revoked or expired token) of one client address, limited by
+    HOOKHUB_AUTH_FAILURE_LIMIT in Redis for every process; the API and the console share it."""
+
+    def __init__(self, client: str) -> None:
+        self.key = f"signin-fail:{client}"
+        self.client = client
+        self.limit = current_app.config.get("HOOKHUB_AUTH_FAILURE_LIMIT")
+
+    @classmethod
+    def of_request(cls) -> SignInFailures:
+        return cls(client_address(request.remote_addr or "", request.headers.getlist("X-Forwarded-For"),
+                                  current_app.config["HOOKHUB_TRUSTED_PROXIES"]))
+
+    def refuse_if_too_many(self) -> None:
+        if self.limit:
+            wait = get_rate_limiter(current_app).exhausted(self.key, self.limit)
+            if wait:
+                raise RateLimited(f"too many failed sign-ins from {self.client} (at most {self.limit}); "
+                                  f"retry in {wait:.0f} s", retry_after=wait)
+
+    def count(self) -> None:
+        if self.limit:
+            get_rate_limiter(current_app).count(self.key, self.limit)
 
 
 def acting_workspace(token: ApiToken, requested: str | None) -> str:

@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from hub.core.errors import invalid
 from hub.services.connection_check import run_connection_test
 from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
+from hub.services.erasure import erase_connection
 from hub.storage import db
 from hub.storage.models import Connection
 from hub.web.api.auth import actor, admin_only, current_workspace, protect, workspace_for
@@ -18,6 +19,10 @@ from hub.web.api.auth import actor, admin_only, current_workspace, protect, work
 blp = Blueprint("connections", __name__, url_prefix="/api/v1/connections",
                 description="Connections to external systems: inbound providers and outbound channels.")
 protect(blp)
+
+
+ALLOWED_IPS = {"description": "Inbound: the client addresses (CIDRs, e.g. 203.0.113.0/24) allowed to call the "
+                              "inbound URL; others get 403. Empty or null: any client with the key."}
 
 
 class ConnectionIn(Schema):
@@ -33,6 +38,7 @@ class ConnectionIn(Schema):
     secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), load_default=None)
     default_channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     field_map = fields.Dict(load_default=None, allow_none=True)
+    allowed_ips = fields.List(fields.String(), load_default=None, allow_none=True, metadata=ALLOWED_IPS)
     approval = fields.String(load_default="none", validate=validate.OneOf(APPROVAL_MODES))
     active = fields.Boolean(load_default=True)
 
@@ -49,6 +55,7 @@ class ConnectionPatch(Schema):
     secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
     default_channel = fields.String(allow_none=True, validate=validate.Length(max=200))
     field_map = fields.Dict(allow_none=True)
+    allowed_ips = fields.List(fields.String(), allow_none=True, metadata=ALLOWED_IPS)
     approval = fields.String(validate=validate.OneOf(APPROVAL_MODES))
     active = fields.Boolean()
 
@@ -64,6 +71,7 @@ class ConnectionOut(Schema):
     secrets = fields.Dict(metadata={"description": "Write-only: a placeholder (or a masked URL) per set secret."})
     default_channel = fields.String(allow_none=True)
     field_map = fields.Dict()
+    allowed_ips = fields.List(fields.String())
     approval = fields.String()
     active = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
@@ -80,7 +88,8 @@ class ConnectionList(Schema):
 
 
 class UrlOut(Schema):
-    url = fields.String()
+    url = fields.String(metadata={"description": "The inbound URL with its key."})
+    inbound_url = fields.String(metadata={"description": "The same URL, under the name create uses."})
 
 
 class RotateIn(Schema):
@@ -107,7 +116,8 @@ def to_json(svc: ConnectionService, conn: Connection, key: str | None = None) ->
         "id": conn.id, "name": conn.name, "workspace": conn.workspace_id, "provider": conn.provider,
         "provider_config": conn.provider_config or {}, "channel": conn.channel,
         "channel_config": conn.channel_config or {}, "secrets": svc.masked_secrets(conn),
-        "default_channel": conn.default_channel, "field_map": conn.field_map or {}, "approval": conn.approval,
+        "default_channel": conn.default_channel, "field_map": conn.field_map or {},
+        "allowed_ips": list(conn.allowed_ips or []), "approval": conn.approval,
         "active": conn.active, "disabled_reason": conn.disabled_reason, "flag": conn.flag,
         "inbound_url": svc.inbound_url(conn, key), "created_at": conn.created_at, "updated_at": conn.updated_at,
     }
@@ -203,7 +213,7 @@ def get_url(connection_id):
     conn = _load(svc, connection_id)
     url = svc.inbound_url(conn, svc.reveal_key(conn))
     db.session().commit()
-    return {"url": url}
+    return {"url": url, "inbound_url": url}
 
 
 @blp.route("/<connection_id>/reset-key", methods=["POST"])
@@ -213,7 +223,7 @@ def reset_key(connection_id):
     conn = _load(svc, connection_id)
     url = svc.inbound_url(conn, svc.reset_key(conn))
     db.session().commit()
-    return {"url": url}
+    return {"url": url, "inbound_url": url}
 
 
 @blp.route("/<connection_id>/rotate-secret", methods=["POST"])
@@ -239,3 +249,19 @@ def _default_secret_name(svc: ConnectionService, conn: Connection) -> str:
         if candidate in names:
             return candidate
     raise invalid({"name": ["say which secret to rotate"]})
+
+
+class ErasureOut(Schema):
+    events = fields.Integer(metadata={"description": "Its events whose payload, raw body and headers were removed."})
+    deliveries = fields.Integer(metadata={"description": "Deliveries to it, or made from its events, emptied."})
+    attempts = fields.Integer(metadata={"description": "Attempts whose response excerpt was removed."})
+    stopped = fields.Integer(metadata={"description": "Events not yet routed and deliveries not yet sent, ended."})
+
+
+@blp.route("/<connection_id>/erase", methods=["POST"])
+@blp.response(200, ErasureOut)
+@admin_only
+def erase(connection_id):
+    """Remove every stored payload, raw body and header value of the connection's events and
+    deliveries; ids, statuses, times and SHA-256 digests stay. Audited as `connection.erased`."""
+    return erase_connection(db.session(), current_workspace(), connection_id, actor())

@@ -51,6 +51,7 @@ def delivery_item(d: Delivery, *, full: bool = False) -> dict[str, Any]:
             "status": d.status, "webhook_id": d.webhook_id, "attempt_count": d.attempt_count,
             "next_attempt_at": _time(d.next_attempt_at), "last_error": d.last_error,
             "created_at": _time(d.created_at), "delivered_at": _time(d.delivered_at),
+            "erased": d.erased_at is not None,
             "attempts": [{"at": _time(a.at), "status_code": a.status_code, "duration_ms": a.duration_ms,
                           "error": a.error, "outcome": a.outcome}
                          | ({"response_excerpt": a.response_excerpt} if full else {})

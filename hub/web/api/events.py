@@ -35,6 +35,7 @@ def event_item(event: Event, *, with_body: bool = False) -> dict[str, Any]:
     item = dict(event.envelope)
     item["status"] = event.status
     item["connection_id"] = event.connection_id
+    item["erased"] = event.erased_at is not None     # payload, headers and raw body removed
     if with_body:
         try:
             item["raw_body"] = event.raw_body.decode("utf-8")

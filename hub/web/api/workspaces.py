@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.errors import Forbidden, NotFound
+from hub.runtime.changes import get_changes
 from hub.services.workspaces import MAX_RETENTION_DAYS, create_workspace, get_workspace, update_workspace, workspaces
 from hub.storage import db
 from hub.storage.models import Workspace
@@ -96,6 +97,6 @@ def update(data, workspace_id):
     ws = visible(workspace_id)
     if current_token().role not in ("owner", "admin"):
         raise Forbidden("only an admin or owner token can change a workspace")
-    ws = update_workspace(db.session(), ws, data, actor())
+    ws = update_workspace(db.session(), ws, data, actor(), get_changes())
     db.session().commit()
     return to_json(ws)

@@ -28,9 +28,10 @@ def build_cli() -> click.Group:
     click.version_option(__version__, prog_name="hookhub")(group)
     from hub.cli.access import tokens_group, workspaces_group
     from hub.cli.activity import deliveries_group, events_group
+    from hub.cli.secrets import secrets_group
 
-    for command in (serve, worker, db_group, workspaces_group, tokens_group, connections_group, events_group,
-                    deliveries_group, plugins_group):
+    for command in (serve, worker, db_group, workspaces_group, tokens_group, secrets_group, connections_group,
+                    events_group, deliveries_group, plugins_group):
         group.add_command(command)
     _add_plugin_commands(group)
     return group

@@ -31,6 +31,7 @@ class Vault:
                     "make one with: python -c 'from cryptography.fernet import Fernet; "
                     "print(Fernet.generate_key().decode())'") from None
         self._fernet = MultiFernet(fernets)
+        self._keys = list(keys)
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
@@ -51,8 +52,16 @@ class Vault:
         return json.loads(self.decrypt(token))
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt ``token`` with the newest key."""
-        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        """Re-encrypt ``token`` with the newest key (the first of HOOKHUB_SECRET_KEYS)."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise ConfigError("a stored secret cannot be decrypted with the configured "
+                              "HOOKHUB_SECRET_KEYS (was its key removed?)") from None
+
+    def newest(self) -> Vault:
+        """A vault with only the newest key: what remains once the older keys are dropped."""
+        return Vault(self._keys[:1])
 
 
 def load_keys(configured: tuple[str, ...] | list[str], instance_path: str) -> list[str]:

@@ -7,6 +7,8 @@ STAMPS := .make
 # Debian packages the suite uses: a real PostgreSQL and redis-server next to the embedded Redis,
 # and systemd-analyze to verify the units in deploy/.
 APT_PACKAGES := postgresql redis-server systemd
+# Debian's chromium for the console's browser tests (Playwright drives /usr/bin/chromium): `make test` only.
+TEST_APT_PACKAGES := chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run test lint bench clean
@@ -34,7 +36,16 @@ $(STAMPS)/venv: setup.cfg pyproject.toml
 run: install
 	$(BIN)/hookhub serve
 
-test: install
+$(STAMPS)/test-apt: $(STAMPS)/apt
+	@if ! dpkg -s $(TEST_APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "Installing Debian packages: $(TEST_APT_PACKAGES)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(TEST_APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+test: install $(STAMPS)/test-apt
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # ruff for the code, import-linter for the architecture (the contracts are in setup.cfg).

@@ -20,110 +20,24 @@ jobs in threads) against redis-server and SQLite:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from common import Hub, free_port, run_receiver, stop
+
 TOKEN = "bench-outbound-token-0123456789"
 
 
-# ----------------------------------------------------------------------------- the receiver
-
-async def _serve(port: int, delay: float) -> None:
-    """A minimal HTTP/1.1 keep-alive server answering 204 after ``delay`` seconds."""
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if length:
-                    await reader.readexactly(length)
-                if delay:
-                    await asyncio.sleep(delay)
-                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
-def run_receiver(port: int, delay: float) -> None:
-    asyncio.run(_serve(port, delay))
-
-
-# ----------------------------------------------------------------------------- processes
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-class Bench:
+class Bench(Hub):
     def __init__(self, work: Path, concurrency: int) -> None:
-        self.work = work
-        self.log = work / "processes.log"
-        redis_bin = shutil.which("redis-server")
-        if redis_bin is None:
-            raise SystemExit("redis-server is not installed: run `make install`")
-        sock = work / "redis.sock"
-        self.redis = subprocess.Popen([redis_bin, "--port", "0", "--unixsocket", str(sock), "--save", "",
-                                       "--dir", str(work)], stdout=subprocess.DEVNULL)
-        while not sock.exists():
-            time.sleep(0.02)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
-        self.env.update(HOOKHUB_INSTANCE_PATH=str(work / "instance"), HOOKHUB_REDIS_URL=f"unix://{sock}",
-                        HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_LOG_LEVEL="WARNING",
-                        HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8",
-                        HOOKHUB_WORKER_CONCURRENCY=str(concurrency), HOOKHUB_SWEEP_INTERVAL="5")
-        subprocess.run([str(BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
-        os.environ.update(self.env)
-        sys.path.insert(0, str(ROOT))
-        from hub.web.app import create_app
-
-        self.app = create_app()
-        self.client = self.app.test_client()
-        self.auth = {"Authorization": f"Bearer {TOKEN}"}
-        self.worker: subprocess.Popen | None = None
+        super().__init__(work, concurrency, TOKEN)
 
     # --------------------------------------------------------------------- helpers
-
-    def redis_client(self):
-        from hub.storage.redis import get_redis
-
-        return get_redis(self.app)
 
     def route_to(self, name: str, url: str) -> str:
         """A generic source routed to a webhook target at ``url``; returns the inbound path."""
@@ -141,46 +55,6 @@ class Bench:
         for n in range(count):
             r = self.client.post(f"/hooks/{inbound}", json={"n": n, "text": f"event {n}"})
             assert r.status_code == 200 and r.json["status"] == "accepted", r.json
-
-    def start_worker(self) -> float:
-        """Start ``hookhub worker``; returns the monotonic time of its first heartbeat."""
-        from hub.worker.sweeper import ALIVE_KEY
-
-        client = self.redis_client()
-        client.delete(*client.keys(ALIVE_KEY.format("*")) or ["-"])
-        self.worker = start([str(BIN / "hookhub"), "worker"], self.env, self.log)
-        while not client.keys(ALIVE_KEY.format("*")):
-            if self.worker.poll() is not None:
-                raise SystemExit(f"the worker exited; see {self.log}")
-            time.sleep(0.005)
-        return time.monotonic()
-
-    def stop_worker(self) -> None:
-        if self.worker is not None:
-            stop(self.worker)
-            self.worker = None
-
-    def delivered(self, since_id: str = "") -> list[tuple[float, float]]:
-        """(received_at, delivered_at) of delivered deliveries, as Unix seconds."""
-        import sqlalchemy as sa
-
-        from hub.storage.db import get_database
-        from hub.storage.models import Delivery, Event
-
-        with get_database(self.app).session() as s:
-            rows = s.execute(sa.select(Event.received_at, Delivery.delivered_at).join(
-                Event, Event.id == Delivery.event_id).where(Delivery.status == "delivered",
-                                                            Delivery.id > since_id)).all()
-        return [(r.received_at.timestamp(), r.delivered_at.timestamp()) for r in rows]
-
-    def newest_delivery_id(self) -> str:
-        import sqlalchemy as sa
-
-        from hub.storage.db import get_database
-        from hub.storage.models import Delivery
-
-        with get_database(self.app).session() as s:
-            return s.scalar(sa.select(sa.func.max(Delivery.id))) or ""
 
     # --------------------------------------------------------------------- phases
 
@@ -219,19 +93,7 @@ class Bench:
 
         inbound = self.route_to(name, url)
         since = self.newest_delivery_id()
-        port = free_port()
-        web = start([str(BIN / "gunicorn"), "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                     "hub.app:create_app()"], self.env, self.log)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"gunicorn did not start; see {self.log}") from None
-                time.sleep(0.1)
+        web, base = self.start_web()
         self.start_worker()
         count = int(rate * seconds)
         session = requests.Session()
@@ -245,11 +107,6 @@ class Bench:
         stop(web)
         latencies = sorted((d - r) * 1000 for r, d in done)
         return statistics.median(latencies), latencies[int(0.99 * (len(latencies) - 1))], count
-
-    def close(self) -> None:
-        self.stop_worker()
-        self.redis.terminate()
-        self.redis.wait(10)
 
 
 def main() -> None:

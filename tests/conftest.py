@@ -18,9 +18,10 @@ from hub.storage.embedded_redis import EmbeddedRedis
 from hub.testing import AdminClient, make_app
 from hub.web.app import HubApp
 
-#: Records the plugin hooks the core calls (read by tests/test_architecture.py). The fixtures plugin
-#: authors get (hub.testing: receiver, hookhub_app…) are loaded by `-p hub.testing` in pyproject.toml.
-pytest_plugins = ["tests.hook_calls"]
+#: tests.hook_calls records the plugin hooks the core calls (read by tests/test_architecture.py);
+#: tests.log_secrets keeps the session's log lines and secrets (read by tests/test_logs.py). The
+#: fixtures plugin authors get (hub.testing: receiver, hookhub_app…) come from `-p hub.testing`.
+pytest_plugins = ["tests.hook_calls", "tests.log_secrets"]
 
 ADMIN_TOKEN = "hkh_test-admin-token"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

@@ -51,6 +51,27 @@ def test_a_wheel_install_migrates_a_fresh_database(installed_wheel, tmp_path):
     assert upgrade.returncode == 0 and "database at head" in upgrade.stdout, upgrade.stderr[-2000:]
 
 
+CONSOLE_CHECK = """
+import hub.web.console
+from hub.web.app import create_app
+client = create_app().test_client()
+page, css, js = (client.get(p) for p in ("/console/login", "/console/static/console.css", "/console/static/console.js"))
+print(hub.web.console.__file__)
+print(page.status_code, "Sign in" in page.text, css.status_code, css.mimetype, js.status_code)
+"""
+
+
+def test_a_wheel_install_serves_the_console_from_its_own_templates_and_static_files(installed_wheel, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
+    env.update(PYTHONPATH=str(installed_wheel), HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"))
+    check = subprocess.run([sys.executable, "-c", CONSOLE_CHECK], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=120)
+    assert check.returncode == 0, check.stderr[-2000:]
+    where, answers = check.stdout.strip().splitlines()[-2:]
+    assert where.startswith(str(installed_wheel))       # the wheel's copy, not the checkout
+    assert answers == "200 True 200 text/css 200", check.stdout
+
+
 def test_the_systemd_units_verify(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.fail("systemd-analyze is missing; `make install` installs the systemd package")

@@ -8,10 +8,12 @@ from typing import Any
 
 from hub.core.paths import PathError, compile_path
 
-FIELD_MAP_KEYS = ("event_id", "channel", "message_id", "event_ts", "text")
+FIELD_MAP_KEYS = ("event_id", "channel", "message_id", "event_ts", "text", "event_type")
 DEFAULT_FIELD_MAP: dict[str, Any] = {
     "event_id": "event_id", "channel": "channel", "message_id": "message_id", "event_ts": "event_ts",
     "text": ["text", "message", "content", "body"],
+    # The envelope's "type"; a provider that knows better (X-GitHub-Event, Slack's event.type) wins.
+    "event_type": ["type", "event_type", "event", "action"],
 }
 
 

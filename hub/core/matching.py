@@ -3,7 +3,9 @@ A rule is ``{"path", "op", "value"}`` with a dotted or JSONPath ``path`` (see :m
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -84,3 +86,29 @@ def _same(actual: Any, expected: Any) -> bool:
 def rules_match(rules: Iterable[Mapping[str, Any]] | None, envelope: Mapping[str, Any]) -> bool:
     """Whether every rule holds (no rules: every event matches)."""
     return all(rule_holds(rule, envelope) for rule in rules or [])
+
+
+def check_event_types(patterns: Any) -> list[str]:
+    """Problems with a route's ``event_types`` (empty when valid): a list of non-empty names of at
+    most 120 characters, where ``*`` stands for any run of characters."""
+    if patterns is None:
+        return []
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and 0 < len(p.strip()) <= 120 for p in patterns):
+        return ["a list of event types such as \"invoice.paid\" or \"invoice.*\" (empty: every type)"]
+    return []
+
+
+def type_matches(patterns: Iterable[str] | None, event_type: Any) -> bool:
+    """Whether an event of ``event_type`` passes a route's ``event_types`` (none: every event does;
+    an event without a type passes only then)."""
+    patterns = list(patterns or [])
+    if not patterns:
+        return True
+    if not isinstance(event_type, str):
+        return False
+    return any(_type_pattern(p).fullmatch(event_type) for p in patterns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.strip().split("*")))

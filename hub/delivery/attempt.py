@@ -17,14 +17,16 @@ from sqlalchemy.orm import Session
 from hub.core.digests import body_sha256, headers_sha256
 from hub.core.statuses import DeliveryStatus
 from hub.core.times import utcnow
+from hub.delivery import approval, approvers, pacing
 from hub.delivery import endpoint_health as health
-from hub.delivery import pacing
-from hub.delivery.dispatch import assign_job, enqueue
+from hub.delivery.dispatch import assign_job, enqueue, queue_of
 from hub.delivery.signing import sign_headers
 from hub.outbound.errors import SendError, SSRFBlocked
 from hub.outbound.transport import get_sender
 from hub.plugin import Channel, ConnectionView, DeliveryView, HttpRequest, HttpResponse, OutboundMessage, SendResult
+from hub.runtime import lifecycle
 from hub.runtime.plugin_host import get_host
+from hub.runtime.representations import connection_item
 from hub.storage.models import Connection, Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -111,11 +113,16 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
     result = attempt.result
     now = utcnow()
     response = attempt.response
+    approved, outcome = None, attempt.outcome or result.outcome
+    if delivery.purpose == approvers.PURPOSE and result.ok:   # an approver answered: its answer decides
+        unreadable, approved = approvers.settle(session, delivery, response, approval.decide)
+        if unreadable is not None:
+            result, outcome = unreadable, unreadable.outcome
     retryable = result.outcome == "retry"
     retry = retryable and _attempts_in_cycle(delivery) <= len(_schedule(app, conn))
     session.add(DeliveryAttempt(
         delivery_id=delivery.id, number=delivery.attempt_count, at=now,
-        outcome="dead" if retryable and not retry else attempt.outcome or result.outcome,
+        outcome="dead" if retryable and not retry else outcome,
         status_code=response.status if response else None, duration_ms=attempt.duration_ms,
         response_excerpt=response.body[:EXCERPT_BYTES].decode("utf-8", "replace") if response else None,
         error=attempt.error or (None if result.ok else result.detail),
@@ -126,19 +133,27 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
         delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
         health.record_success(session, conn)
+        reported = "delivery.succeeded"
     elif retry:
         delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
         reschedule(delivery, delay, after, app)
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
+        reported = "delivery.failed"
     else:
         delivery.status = DeliveryStatus.DEAD if retryable else DeliveryStatus.FAILED
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
+        reported = "delivery.dead" if retryable else "delivery.refused"
+    lifecycle.delivery_changed(session, delivery, reported)
+    if approved is not None:
+        reschedule(approved, 0, after, app)          # the held delivery goes out now
     if result.disable_connection:
         health.disable(app, session, conn, result.detail)
-    if result.flag:
+    if result.flag and result.flag != conn.flag:
         conn.flag = result.flag
+        lifecycle.emit(session, conn.workspace_id, "connection.flagged", connection_item(conn),
+                       text=f"{conn.name}: {result.flag}")
     if result.cooldown:
         after.append(lambda: pacing.cool_down(app, conn, result.cooldown or 0))
     if dview is not None:
@@ -152,7 +167,7 @@ def reschedule(delivery: Delivery, wait: float, after: AfterCommit, app: Flask, 
     delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
     job_id = assign_job(delivery, f"-{why}" if why else "")
     at = delivery.next_attempt_at
-    after.append(lambda: enqueue(app, [delivery.id], job_id, at=at))
+    after.append(lambda: enqueue(app, [delivery.id], job_id, at=at, queue_name=queue_of(delivery)))
 
 
 def retry_delay(app: Flask, conn: Connection, attempt: int, result: SendResult) -> float:

@@ -1,5 +1,7 @@
-"""Hand deliveries to the deliver queue. Each job id is recorded on the delivery (committed before
-the enqueue), so the sweeper can tell whether a live job still holds it."""
+"""Hand deliveries to their queue: ``deliver``, or ``lifecycle`` for those made from the hub's own
+lifecycle events (after the ordinary ones: a worker takes from its queues in order, so a storm of
+lifecycle deliveries never delays the deliveries they report on). Each job id is recorded on the
+delivery (committed before the enqueue), so the sweeper can tell whether a live job still holds it."""
 
 from __future__ import annotations
 
@@ -35,9 +37,14 @@ def assign_job(delivery: Delivery, why: str = "") -> str:
     return delivery.job_id
 
 
-def enqueue(app: Flask, delivery_ids: list[str], job_id: str, at: datetime | None = None) -> None:
+def queue_of(delivery: Delivery) -> str:
+    return "lifecycle" if delivery.purpose == "lifecycle" else "deliver"
+
+
+def enqueue(app: Flask, delivery_ids: list[str], job_id: str, at: datetime | None = None,
+            queue_name: str = "deliver") -> None:
     """Enqueue (or schedule) one job for ``delivery_ids``; a Redis failure is left to the sweeper."""
-    queue = get_queue("deliver", app)
+    queue = get_queue(queue_name, app)
     if at is not None and at.microsecond:
         # RQ's scheduler keeps whole seconds, rounded down: round up so a job never runs early.
         at = at.replace(microsecond=0) + timedelta(seconds=1)
@@ -55,18 +62,20 @@ def dispatch_now(app: Flask, session: Session, deliveries: Iterable[Delivery]) -
     """Assign jobs (one per DELIVER_BATCH deliveries), commit, then enqueue them in one round trip:
     for new, retried, replayed or resumed deliveries."""
     deliveries = list(deliveries)
-    batches: list[tuple[str, list[str]]] = []
-    for start in range(0, len(deliveries), DELIVER_BATCH):
-        chunk = deliveries[start:start + DELIVER_BATCH]
-        job_id = assign_job(chunk[0])
-        for delivery in chunk:
-            delivery.job_id = job_id
-        batches.append((job_id, [d.id for d in chunk]))
+    batches: dict[str, list[tuple[str, list[str]]]] = {}
+    for name in sorted({queue_of(d) for d in deliveries}):
+        mine = [d for d in deliveries if queue_of(d) == name]
+        for start in range(0, len(mine), DELIVER_BATCH):
+            chunk = mine[start:start + DELIVER_BATCH]
+            job_id = assign_job(chunk[0])
+            for delivery in chunk:
+                delivery.job_id = job_id
+            batches.setdefault(name, []).append((job_id, [d.id for d in chunk]))
     session.commit()
-    if batches:
-        queue = get_queue("deliver", app)
+    for name, jobs in batches.items():
+        queue = get_queue(name, app)
         try:
-            queue.enqueue_many([_job(queue, ids, job_id) for job_id, ids in batches])
+            queue.enqueue_many([_job(queue, ids, job_id) for job_id, ids in jobs])
         except redis.RedisError as exc:
             log.warning("%d deliveries not enqueued (%s); the sweeper will dispatch them", len(deliveries), exc)
     return len(deliveries)
@@ -80,8 +89,8 @@ def _job(queue: Queue, delivery_ids: list[str], job_id: str) -> Any:
 def dispatch_new(app: Flask, session: Session, deliveries: Iterable[Delivery]) -> int:
     """Deliveries just created by routing or replay: through the approval gate, then dispatched."""
     deliveries = list(deliveries)
-    gate(app, session, deliveries, view_cache(app, session))
-    return dispatch_now(app, session, [d for d in deliveries if d.status == DeliveryStatus.QUEUED])
+    requests = gate(app, session, deliveries, view_cache(app, session))
+    return dispatch_now(app, session, [d for d in deliveries if d.status == DeliveryStatus.QUEUED] + requests)
 
 
 def resume_connection(app: Flask, session: Session, connection_id: str) -> int:

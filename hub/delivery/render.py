@@ -28,6 +28,8 @@ def _compiled(template_json: str) -> CompiledTemplate:
 
 
 def render_body(delivery: Delivery, channel: Channel, envelope: Mapping[str, Any], view: ConnectionView) -> Any:
+    if delivery.purpose == "approval_request":     # made whole when the approval was asked for
+        return delivery.body
     if delivery.template is None:
         return channel.default_body(envelope, view)
     try:

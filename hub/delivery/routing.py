@@ -14,11 +14,12 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from hub.core.ids import new_id
-from hub.core.matching import rules_match
+from hub.core.matching import rules_match, type_matches
 from hub.core.statuses import EVENT, DeliveryStatus, EventStatus
 from hub.core.times import utcnow
 from hub.delivery.dispatch import dispatch_new
 from hub.plugin import EventView
+from hub.runtime import lifecycle
 from hub.runtime.plugin_host import get_host
 from hub.storage import db
 from hub.storage.models import Connection, Delivery, Event, Route
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 ROUTE_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 ROUTE_JOB = dict(result_ttl=0, failure_ttl=7 * 86400, timeout=300, retry=ROUTE_RETRY)
 #: Approval modes that hold a new delivery for a decision.
-HELD = ("manual", "policy")
+HELD = ("manual", "policy", "external")
 
 
 def new_route_job_id() -> str:
@@ -98,7 +99,8 @@ def create_deliveries(session: Session, event: Event, table: RouteTable | None =
     created: list[Delivery] = []
     with session.no_autoflush:   # the new deliveries are written once, at the commit
         for route in table.routes(event.connection_id):
-            if not rules_match(route.match, event.envelope):
+            if not type_matches(route.event_types, event.envelope.get("type")) \
+                    or not rules_match(route.match, event.envelope):
                 continue
             for target in route.targets or []:
                 target_conn = table.target(target.get("connection"))
@@ -109,7 +111,8 @@ def create_deliveries(session: Session, event: Event, table: RouteTable | None =
                 status = DeliveryStatus.PENDING_APPROVAL if target_conn.approval in HELD else DeliveryStatus.QUEUED
                 delivery = Delivery(id=new_id("dlv"), workspace_id=event.workspace_id, event_id=event.id,
                                     route_id=route.id, connection_id=target_conn.id, webhook_id=new_id("msg"),
-                                    status=status, template=target.get("template"))
+                                    status=status, template=target.get("template"),
+                                    purpose="lifecycle" if event.provider == lifecycle.PROVIDER else "message")
                 session.add(delivery)
                 created.append(delivery)
     return created

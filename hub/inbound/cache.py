@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from hub.core.addresses import Network
 from hub.inbound.envelope import FieldMap
+from hub.inbound.replies import Reply
 from hub.plugin import ConnectionView, Provider
 from hub.runtime.changes import CHANNEL
 
@@ -46,6 +48,8 @@ class ConnectionRuntime:
     rate_limit: str | None = None
     workspace_rate_limit: str | None = None   # all the workspace's connections together
     allowed_ips: tuple[Network, ...] = ()     # empty: any client with the key
+    correlation: dict[str, Any] | None = None  # its requests decide approvals (hub.inbound.callbacks)
+    reply: Reply | None = None                # what senders get back (hub.inbound.replies)
     valid_until: float = 0.0          # monotonic time: a rotated secret expires, or the TTL
 
 

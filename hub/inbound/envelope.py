@@ -106,6 +106,8 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
         return value if value not in (None, "") else field_map.pick(key, payload, request)
 
     event_id = external_event_id(parsed.event_id or field("event_id"), request.body)
+    # A provider's "type" (or "event", e.g. X-GitHub-Event, X-Shopify-Topic) wins over the field map.
+    event_type = _as_text(parsed.fields.get("type") or parsed.fields.get("event") or field("event_type"))
     headers = {name: (["[redacted]"] if name.lower() in REDACTED_HEADERS else values)
                for name, values in request.headers.to_multidict().items()}
     query = {k: (v[0] if len(v) == 1 else v) for k, v in request.query.items() if k != "key"}
@@ -116,7 +118,8 @@ def build_envelope(*, hub_id: str, workspace: str, connection_name: str, provide
         "message_id": _as_text(field("message_id")),
         "event_ts": normalise_timestamp(field("event_ts")),
         "text": _as_text(field("text")),
-        "event_type": _as_text(parsed.fields.get("event")),   # e.g. X-GitHub-Event, X-Shopify-Topic
+        "type": event_type,
+        "event_type": event_type,   # the name it had first, kept for the clients that read it
         "headers": headers, "query": query,
     }
     # The payload is storable already (parse_body), but a header, a query value or a provider's

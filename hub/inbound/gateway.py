@@ -33,6 +33,7 @@ from hub.core.field_map import DEFAULT_FIELD_MAP
 from hub.core.ids import new_id
 from hub.core.statuses import EventStatus
 from hub.core.times import utcnow
+from hub.inbound import callbacks, replies
 from hub.inbound.cache import ConnectionCache, ConnectionRuntime
 from hub.inbound.envelope import FieldMap, build_envelope
 from hub.inbound.failures import FailureRecorder
@@ -73,6 +74,7 @@ class Outcome:
     id: str | None = None
     event_id: str | None = None
     reply: PluginResponse | None = None
+    envelope: dict[str, Any] | None = None      # of the stored event (for a duplicate: with the first's id)
 
     def body(self) -> dict[str, Any]:
         return {"status": self.status, "id": self.id, "event_id": self.event_id}
@@ -82,7 +84,8 @@ class Gateway:
     """One per app: holds the connection cache and the handles the pipeline needs."""
 
     def __init__(self, *, database: Database, redis_client: Any, host: PluginHost, vault: Vault,
-                 config: dict[str, Any], rate_limiter: Any = None) -> None:
+                 config: dict[str, Any], rate_limiter: Any = None, app: Any = None) -> None:
+        self.app = app                      # for correlated callbacks, which decide and dispatch
         self.db = database
         self.host = host
         self.vault = vault
@@ -162,6 +165,7 @@ class Gateway:
                 rate_limit=config.get("rate_limit") or self.config.get("HOOKHUB_INBOUND_RATE_LIMIT"),
                 workspace_rate_limit=workspace.inbound_rate_limit if workspace is not None else None,
                 allowed_ips=parse_networks(conn.allowed_ips or ()),
+                correlation=conn.correlation or None, reply=replies.compiled(conn.reply),
                 valid_until=store.next_expiry(utcnow()))
 
     # ------------------------------------------------------------------ the pipeline
@@ -198,7 +202,31 @@ class Gateway:
             raise PluginError(f"provider {rt.provider_name!r} returned {type(parsed).__name__} from parse")
         if not parsed.store:
             return Outcome(status="handshake", reply=parsed.reply)
-        return self._store(rt, request, parsed)
+        envelope = build_envelope(hub_id=new_id("evt"), workspace=rt.workspace, connection_name=rt.name,
+                                  provider=rt.provider_name or "", default_channel=rt.default_channel,
+                                  field_map=rt.field_map, parsed=parsed, request=request)
+        callback = callbacks.read(rt.correlation, rt.workspace, envelope, self.app) if rt.correlation else None
+        outcome = self._store(rt, request, envelope, parsed.reply)
+        if callback is not None and outcome.status == "accepted":
+            callbacks.apply(callback, rt.id, self.app)
+        if rt.reply is not None and outcome.reply is None:     # a provider's own answer keeps priority
+            outcome.reply = self._reply(rt, outcome)
+        return outcome
+
+    def _reply(self, rt: ConnectionRuntime, outcome: Outcome) -> PluginResponse | None:
+        """The connection's reply for the stored event; when it cannot be rendered for this one,
+        the hub's own answer (the event is stored) and the connection is flagged with why."""
+        try:
+            return rt.reply.render(outcome.envelope or {})
+        except replies.TemplateError as exc:
+            reason = f"the reply could not be rendered for {outcome.id}: {exc}"[:500]
+            log.warning("connection %s: %s", rt.id, reason)
+            try:
+                with self.db.session() as session:
+                    session.execute(sa.update(Connection).where(Connection.id == rt.id).values(flag=reason))
+            except SQLAlchemyError as db_exc:
+                log.warning("could not flag %s: %s", rt.id, db_exc)
+            return None
 
     def _check_rate(self, key: str, limit: str | None, what: str) -> None:
         if limit and self.rate_limiter is not None:
@@ -214,12 +242,9 @@ class Gateway:
         if not rt.key_hash or not hmac.compare_digest(digest, rt.key_hash):
             raise Unauthorized("the inbound key is not valid for this connection")
 
-    def _store(self, rt: ConnectionRuntime, request: InboundRequest, parsed: ParsedEvent) -> Outcome:
-        hub_id = new_id("evt")
-        envelope = build_envelope(hub_id=hub_id, workspace=rt.workspace, connection_name=rt.name,
-                                  provider=rt.provider_name or "", default_channel=rt.default_channel,
-                                  field_map=rt.field_map, parsed=parsed, request=request)
-        event_id = envelope["event_id"]
+    def _store(self, rt: ConnectionRuntime, request: InboundRequest, envelope: dict[str, Any],
+               reply: PluginResponse | None) -> Outcome:
+        hub_id, event_id = envelope["id"], envelope["event_id"]
         row = dict(id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
                    event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None,
                    status=EventStatus.ACCEPTED,
@@ -240,8 +265,9 @@ class Gateway:
             log.error("could not store event for %s: %s", rt.id, exc)
             raise Unavailable("storage is unavailable; the event was not accepted, retry later") from None
         if original is not None:
-            return Outcome(status="duplicate", id=original, event_id=event_id, reply=parsed.reply)
-        return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=parsed.reply)
+            return Outcome(status="duplicate", id=original, event_id=event_id, reply=reply,
+                           envelope={**envelope, "id": original})
+        return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=reply, envelope=envelope)
 
     def _statements(self) -> tuple[FastStatement, FastStatement, FastStatement]:
         if self._compiled is None:

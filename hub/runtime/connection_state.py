@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from hub.runtime import lifecycle
 from hub.runtime.changes import ConnectionChanges
 from hub.storage import audit
 from hub.storage.models import Connection
@@ -37,5 +38,6 @@ def set_active(session: Session, conn: Connection, active: bool, *, actor: str, 
     action = action or ("connection.activated" if active else "connection.deactivated")
     audit.record(session, actor=actor, action=action, workspace=conn.workspace_id, object_type="connection",
                  object_id=conn.id, details={"reason": reason} if reason else {})
+    lifecycle.connection_changed(session, conn, action)
     if changes is not None:
         changes.after_commit(session)

@@ -9,10 +9,9 @@ from flask import Flask
 from sqlalchemy.orm import Session, selectinload
 
 from hub.core.errors import Conflict, invalid
-from hub.core.statuses import APPROVAL, ApprovalStatus, DeliveryStatus
-from hub.core.times import utcnow
+from hub.core.statuses import ApprovalStatus, DeliveryStatus
+from hub.delivery.approval import decide
 from hub.delivery.dispatch import dispatch_now
-from hub.storage import audit
 from hub.storage.lookup import in_workspace
 from hub.storage.models import Approval, Delivery
 
@@ -48,35 +47,21 @@ class ApprovalService:
 
     def approve(self, approval: Approval, reason: str | None) -> Approval:
         """Release the delivery to the queue: it is sent like any other, with its retries."""
-        delivery = self._decide(approval, ApprovalStatus.APPROVED, reason)
-        if delivery.status == DeliveryStatus.PENDING_APPROVAL:
-            delivery.status = DeliveryStatus.QUEUED
+        delivery = self._decide(approval, True, reason)
+        if delivery.status == DeliveryStatus.QUEUED:
             dispatch_now(self.app, self.session, [delivery])     # commits, then enqueues
         else:
             self.session.commit()
         return approval
 
     def reject(self, approval: Approval, reason: str) -> Approval:
-        delivery = self._decide(approval, ApprovalStatus.REJECTED, reason)
-        if delivery.status == DeliveryStatus.PENDING_APPROVAL:
-            delivery.status = DeliveryStatus.REJECTED
-            delivery.last_error = f"rejected by {self.actor}: {reason}"
+        self._decide(approval, False, reason)
         self.session.commit()
         return approval
 
-    def _decide(self, approval: Approval, status: ApprovalStatus, reason: str | None) -> Delivery:
-        # Conditional, so that of two admins deciding at once exactly one wins.
-        won = self.session.execute(sa.update(Approval).where(
-            Approval.id == approval.id, Approval.status.in_(APPROVAL.sources(status))).values(
-            status=status, decided_by=self.actor, reason=reason, decided_at=utcnow())).rowcount
-        if not won:
+    def _decide(self, approval: Approval, approve: bool, reason: str | None) -> Delivery:
+        try:
+            return decide(self.session, approval, approve, self.actor, reason)
+        except Conflict:
             self.session.rollback()
-            self.session.refresh(approval)
-            raise Conflict(f"this approval was already {approval.status} by {approval.decided_by or 'someone'}")
-        self.session.refresh(approval)
-        delivery = self.session.get(Delivery, approval.delivery_id)
-        assert delivery is not None   # approvals are deleted with their delivery
-        audit.record(self.session, actor=self.actor, action="approval.decided", workspace=approval.workspace_id,
-                     object_type="delivery", object_id=delivery.id,
-                     details={"approval": approval.id, "approved": status == ApprovalStatus.APPROVED, "reason": reason})
-        return delivery
+            raise

@@ -14,17 +14,18 @@ from flask import Flask, current_app
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from hub.core.addresses import parse_networks
 from hub.core.errors import ConfigInvalid, Conflict, NotFound, invalid
 from hub.core.field_map import check_field_map
 from hub.core.times import utcnow
 from hub.delivery.dispatch import resume_connection
 from hub.plugin import Channel, ConnectionView, Provider
+from hub.runtime import lifecycle
 from hub.runtime.changes import ConnectionChanges, get_changes
 from hub.runtime.connection_state import apply_active, bump_version, set_active
 from hub.runtime.params import ParamValues, find_references, substitute
 from hub.runtime.plugin_host import PluginHost, get_host
 from hub.runtime.views import SecretStore, connection_view
+from hub.services import connection_rules as rules
 from hub.services.connection_secrets import SECRET_PLACEHOLDER, apply_secrets, mask_url, outbound_problems
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
@@ -33,7 +34,7 @@ from hub.storage.vault import Vault, get_vault
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 \[\]().\-_]{3,50}$")
 NAME_RULE = "3 to 50 characters: letters, digits, space and [ ] ( ) . - _"
-APPROVAL_MODES = ("none", "manual", "policy")
+APPROVAL_MODES = rules.APPROVAL_MODES
 MAX_ROTATION_GRACE = 7 * 86400
 
 
@@ -77,11 +78,15 @@ class ConnectionService:
     # ------------------------------------------------------------------ reading
 
     def get(self, workspace: str, connection_id: str) -> Connection:
-        return in_workspace(self.session, Connection, workspace, connection_id, "connection")
+        """A connection of the workspace (the hub's own lifecycle source is not one an admin edits)."""
+        conn = in_workspace(self.session, Connection, workspace, connection_id, "connection")
+        if conn.system:
+            raise NotFound(f"no connection {connection_id!r}")
+        return conn
 
     def list(self, workspace: str) -> list[Connection]:
-        return list(self.session.scalars(
-            sa.select(Connection).where(Connection.workspace_id == workspace).order_by(Connection.id.desc())))
+        return list(self.session.scalars(sa.select(Connection).where(
+            Connection.workspace_id == workspace, Connection.system.is_(False)).order_by(Connection.id.desc())))
 
     def secrets_of(self, conn: Connection) -> SecretStore:
         return SecretStore.of(self.vault, conn)
@@ -126,13 +131,9 @@ class ConnectionService:
                           default_channel=data.get("default_channel"),
                           approval=data.get("approval") or "none", active=data.get("active", True))
         conn.field_map = self._check_field_map(data.get("field_map"), errors)
-        conn.allowed_ips = self._check_allowed_ips(data.get("allowed_ips"), errors)
-        if conn.allowed_ips and not provider:
-            errors["allowed_ips"] = ["an allowlist is for the inbound side: this connection has no provider"]
+        self._apply_rules(conn, {**data, "approval": conn.approval}, errors)
         store = SecretStore({}, {})
         self._apply_config(conn, data, store, errors, creating=True)
-        if conn.approval not in APPROVAL_MODES:
-            errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
         if errors:
             raise invalid(errors)
         key = None
@@ -169,13 +170,7 @@ class ConnectionService:
             errors["channel"] = ["a connection without a provider needs a channel"]
         if "field_map" in data:
             conn.field_map = self._check_field_map(data["field_map"], errors)
-        if "allowed_ips" in data:
-            conn.allowed_ips = self._check_allowed_ips(data["allowed_ips"], errors)
-        if "approval" in data:
-            if data["approval"] not in APPROVAL_MODES:
-                errors["approval"] = [f"must be one of {', '.join(APPROVAL_MODES)}"]
-            else:
-                conn.approval = data["approval"]
+        self._apply_rules(conn, data, errors)
         store = self.secrets_of(conn)
         changed_secrets = self._apply_config(conn, data, store, errors, creating=False)
         if errors:
@@ -288,14 +283,28 @@ class ConnectionService:
             errors["field_map"] = problems
         return merged
 
-    @staticmethod
-    def _check_allowed_ips(values: Any, errors: dict[str, Any]) -> list[str]:
-        """The allowlist as normalised networks (``203.0.113.7`` → ``203.0.113.7/32``)."""
-        try:
-            return [str(network) for network in parse_networks(values or [])]
-        except ValueError as exc:
-            errors["allowed_ips"] = [str(exc)]
-            return []
+    def _apply_rules(self, conn: Connection, data: Mapping[str, Any], errors: dict[str, Any]) -> None:
+        """The hub's own settings present in ``data`` (see :mod:`hub.services.connection_rules`)."""
+        if "allowed_ips" in data:
+            conn.allowed_ips, problems = rules.allowed_ips(data["allowed_ips"])
+            if conn.allowed_ips and not conn.provider:
+                problems = ["an allowlist is for the inbound side: this connection has no provider"]
+            if problems:
+                errors["allowed_ips"] = problems
+        if "approval" in data or "approval_config" in data:
+            mode = data.get("approval", conn.approval)
+            config, problems = rules.approval(self.session, conn, mode,
+                                              data.get("approval_config", conn.approval_config))
+            errors.update(problems)
+            if not problems:
+                conn.approval, conn.approval_config = mode, config
+        for key in ("correlation", "reply"):
+            if key in data:
+                value, problems = getattr(rules, key)(data[key], bool(conn.provider))
+                if problems:
+                    errors[key] = problems
+                else:
+                    setattr(conn, key, value)
 
     def _apply_config(self, conn: Connection, data: Mapping[str, Any], store: SecretStore,
                       errors: dict[str, Any], *, creating: bool) -> list[str]:
@@ -370,6 +379,8 @@ class ConnectionService:
     def _audit(self, conn: Connection, action: str, details: dict[str, Any] | None = None) -> None:
         if self.changes is not None and not action.endswith("url_revealed"):
             self.changes.after_commit(self.session)
+        lifecycle.connection_changed(self.session, conn, action,
+                                     **({"secret": details["secret"]} if details and "secret" in details else {}))
         audit.record(self.session, actor=self.actor, action=action, workspace=conn.workspace_id,
                      object_type="connection", object_id=conn.id, details=details or {})
 

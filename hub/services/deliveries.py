@@ -1,20 +1,62 @@
-"""Deliveries for admins: retry one, retry every dead one of a connection, replay an event."""
+"""Deliveries for admins: filtered, newest-first pages of them; retry one, retry every dead one
+of a connection, replay an event."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, selectinload
 
 from hub.core.errors import Conflict
 from hub.core.statuses import RETRYABLE_DELIVERY, DeliveryStatus
 from hub.delivery.dispatch import dispatch_new, dispatch_now
 from hub.delivery.routing import create_deliveries
+from hub.services.cursor_pages import Page, page_of
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
-from hub.storage.models import Connection, Delivery, Event
+from hub.storage.models import Connection, Delivery, DeliveryAttempt, Event
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries a list shows; every field left None matches all."""
+
+    event: str | None = None
+    connection: str | None = None
+    status: str | None = None
+    since: datetime | None = None    # created at or after
+
+
+def delivery_page(session: Session, workspace: str, filters: DeliveryFilter, cursor: str | None,
+                  limit: int) -> Page[Delivery]:
+    """A page of the workspace's deliveries, newest first, with their attempts (one more read for
+    the page). Bodies, templates and answer excerpts are not read: a list does not show them."""
+    query = sa.select(Delivery).where(Delivery.workspace_id == workspace).options(
+        defer(Delivery.body), defer(Delivery.template),
+        selectinload(Delivery.attempts).defer(DeliveryAttempt.response_excerpt))
+    for value, column in ((filters.event, Delivery.event_id), (filters.connection, Delivery.connection_id),
+                          (filters.status, Delivery.status)):
+        if value:
+            query = query.where(column == value)
+    if filters.since is not None:
+        query = query.where(Delivery.created_at >= filters.since)
+    return page_of(session, query, Delivery.id, cursor, limit)
+
+
+def retryable(delivery: Delivery) -> bool:
+    """Whether an admin may send it again now (:meth:`DeliveryService.retry` says why not)."""
+    return delivery.erased_at is None and delivery.status in RETRYABLE_DELIVERY
+
+
+def dead_letters(session: Session, workspace: str, connection_id: str) -> int:
+    """How many deliveries to this connection are dead and can be retried at once (erased ones cannot)."""
+    return session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+        Delivery.workspace_id == workspace, Delivery.connection_id == connection_id,
+        Delivery.status == DeliveryStatus.DEAD, Delivery.erased_at.is_(None))) or 0
 
 
 class DeliveryService:

@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HookhubError, invalid
-from hub.core.matching import check_rule, rules_match
+from hub.core.field_map import DEFAULT_FIELD_MAP
+from hub.core.matching import check_event_types, check_rule, rules_match, type_matches
 from hub.core.templating import TemplateError, compile_template, template_context
 from hub.plugin import OutboundMessage
+from hub.runtime import lifecycle
 from hub.runtime.plugin_host import PluginHost
 from hub.services.connection_secrets import mask_url
 from hub.services.connections import ConnectionService
@@ -35,6 +37,11 @@ class RouteService:
         if source:
             query = query.where(Route.source_id == source)
         return list(self.session.scalars(query.order_by(Route.id.desc())))
+
+    def source_name(self, route: Route) -> str:
+        """What the API calls the route's source: a connection id, or ``lifecycle``."""
+        source = self.session.get(Connection, route.source_id)
+        return lifecycle.PROVIDER if source is not None and source.system else route.source_id
 
     def create(self, workspace: str, data: Mapping[str, Any]) -> Route:
         route = Route(workspace_id=workspace)
@@ -63,11 +70,27 @@ class RouteService:
             if not isinstance(name, str) or not 1 <= len(name.strip()) <= 100:
                 errors["name"] = ["give a name of 1 to 100 characters"]
         if "source" in data or creating:
-            source = self.session.get(Connection, data.get("source") or "")
+            if data.get("source") == lifecycle.PROVIDER:       # the hub's own events
+                source = lifecycle.source(self.session, workspace, create=True)
+                data = {**data, "source": source.id}
+                lifecycle.forget_subscriptions(self.session)
+            else:
+                source = self.session.get(Connection, data.get("source") or "")
             if source is None or source.workspace_id != workspace:
                 errors["source"] = [f"no connection {data.get('source')!r} in workspace {workspace!r}"]
             elif not source.provider:
                 errors["source"] = ["the source connection has no inbound provider, so it has no events"]
+        hub_events = lifecycle.source(self.session, workspace)
+        to_lifecycle = hub_events is not None and (data.get("source") if "source" in data
+                                                   else route.source_id) == hub_events.id
+        if to_lifecycle:
+            lifecycle.forget_subscriptions(self.session)        # what its workspace subscribes to changes
+        if "event_types" in data and (problems := check_event_types(data["event_types"])):
+            errors["event_types"] = problems
+        elif to_lifecycle and (unknown := [p for p in data.get("event_types") or []
+                                           if not any(type_matches([p], t) for t in lifecycle.CATALOGUE)]):
+            errors["event_types"] = [f"{', '.join(unknown)}: no lifecycle event has such a type "
+                                     "(GET /api/v1/event-types lists them)"]
         if "match" in data or creating:
             rules = data.get("match") or []
             problems = {str(i): p for i, rule in enumerate(rules) if (p := check_rule(rule))}
@@ -83,6 +106,8 @@ class RouteService:
                           ("targets", "targets"), ("active", "active")):
             if key in data:
                 setattr(route, attr, data[key] if key != "match" else list(data[key] or []))
+        if "event_types" in data:
+            route.event_types = [p.strip() for p in data["event_types"] or []]
 
     def _check_targets(self, workspace: str, targets: Any) -> dict[str, Any] | list[str]:
         if not isinstance(targets, list) or not targets:
@@ -93,7 +118,7 @@ class RouteService:
                 problems[str(i)] = ["a target is {\"connection\": id, \"template\": JSON (optional)}"]
                 continue
             conn = self.session.get(Connection, target.get("connection") or "")
-            if conn is None or conn.workspace_id != workspace:
+            if conn is None or conn.workspace_id != workspace or conn.system:
                 problems[str(i)] = {"connection": [f"no connection {target.get('connection')!r}"]}
                 continue
             if not conn.channel:
@@ -117,8 +142,9 @@ class RouteService:
             envelope = {"id": "evt_preview", "workspace": route.workspace_id, "connection": source.name,
                         "provider": source.provider, "event_id": "preview", "channel": source.default_channel,
                         "text": sample.get("text") if isinstance(sample, dict) else None,
-                        "payload": sample, "headers": {}, "query": {}}
-        out = {"matched": rules_match(route.match, envelope), "targets": []}
+                        "type": _sample_type(sample), "payload": sample, "headers": {}, "query": {}}
+        out = {"matched": type_matches(route.event_types, envelope.get("type")) and rules_match(route.match, envelope),
+               "targets": []}
         for target in route.targets or []:
             out["targets"].append(self._preview_target(target, envelope))
         return out
@@ -156,3 +182,12 @@ class RouteService:
 
 
 _SENSITIVE = frozenset({"authorization", "x-api-key", "api-key", "x-auth-token"})
+
+
+def _sample_type(sample: Any) -> str | None:
+    """A sample payload's type, read as an inbound event's would be by default (core.field_map)."""
+    if isinstance(sample, dict):
+        for key in DEFAULT_FIELD_MAP["event_type"]:
+            if isinstance(sample.get(key), str) and sample[key]:
+                return sample[key]
+    return None

@@ -109,7 +109,16 @@ def authenticate(session: Session, value: str) -> ApiToken | None:
     so there is no timing oracle on the value."""
     if not value:
         return None
-    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
+    return _in_use(session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(value))))
+
+
+def active_token(session: Session, token_id: str) -> ApiToken | None:
+    """The live token with this id, or None (unknown, revoked or expired): a console session keeps
+    the token's id, never its value, and asks again on every request."""
+    return _in_use(session.get(ApiToken, token_id) if token_id else None)
+
+
+def _in_use(token: ApiToken | None) -> ApiToken | None:
     if token is None or state(token) != "active":
         return None
     now = utcnow()

@@ -34,6 +34,7 @@ class Config:
     HOOKHUB_DEDUPE_WINDOW: int = 86400
     HOOKHUB_INBOUND_RATE_LIMIT: str | None = None    # per connection, e.g. "100/second"; unset: no limit
     HOOKHUB_AUTH_FAILURE_LIMIT: str = "30/minute"    # failed authentications per client address, then 429
+    HOOKHUB_CONSOLE_SESSION_SECONDS: int = 8 * 3600  # a console sign-in lasts this long at most
     HOOKHUB_TRUSTED_PROXIES: tuple[Any, ...] = ()    # peers whose X-Forwarded-For names the client
     HOOKHUB_ENV_REFERENCES: tuple[str, ...] = ()     # env var names (globs) settings may name as ${env.NAME}
     HOOKHUB_ROTATION_GRACE: int = 86400
@@ -71,7 +72,7 @@ class TestConfig(Config):
     HOOKHUB_RETRY_SCHEDULE = (0.2, 0.4, 0.8)
     HOOKHUB_AUTH_FAILURE_LIMIT = "1000/minute"      # tests of refusals make many; the limit's own tests lower it
     HOOKHUB_SWEEP_INTERVAL = 2
-    HOOKHUB_LOG_LEVEL = "WARNING"
+    HOOKHUB_LOG_LEVEL = "INFO"          # what production logs: the suite checks no line carries a secret
 
 
 def _parse(key: str, raw: str, default: Any) -> Any:

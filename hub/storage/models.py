@@ -104,7 +104,14 @@ class Connection(Base):
     api_key_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     default_channel: Mapped[str | None] = mapped_column(sa.String(200))
     field_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    approval: Mapped[str] = mapped_column(sa.String(16), default="none")
+    approval: Mapped[str] = mapped_column(sa.String(16), default="none")   # none | manual | policy | external
+    approval_config: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")  # {"approver": con_…}
+    # Inbound: where a callback's payload names the approval it decides (see hub.delivery.callbacks).
+    correlation: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # Inbound: what the sender gets back instead of the hub's JSON ({"status", "headers", "body"}).
+    reply: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # The hub's own source of lifecycle events in a workspace: not listed, not editable.
+    system: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Inbound: the client networks (CIDRs) allowed to call the inbound URL; empty: anyone with the key.
     allowed_ips: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     active: Mapped[bool] = mapped_column(default=True)
@@ -143,6 +150,7 @@ class Route(Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     source_id: Mapped[str] = mapped_column(sa.ForeignKey("connections.id", ondelete="CASCADE"), index=True)
     match: Mapped[list[Any]] = mapped_column(default=list)
+    event_types: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # ["invoice.*"]; []: all
     targets: Mapped[list[Any]] = mapped_column(default=list)            # [{"connection": id, "template": …}]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -215,6 +223,9 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     erased_at: Mapped[datetime | None] = mapped_column(default=None)    # body, template and excerpts removed
+    # "message": a route's message; "approval_request": asks an external approver about ``approval_id``.
+    purpose: Mapped[str] = mapped_column(sa.String(20), default="message", server_default="message")
+    approval_id: Mapped[str | None] = mapped_column(sa.String(40), default=None)
 
     attempts: Mapped[list[DeliveryAttempt]] = relationship(
         back_populates="delivery", order_by="DeliveryAttempt.at", cascade="all, delete-orphan")

@@ -9,8 +9,9 @@ from rq import Queue, get_current_job
 
 from hub.storage.redis import get_redis
 
-#: Queues named for their work: routing accepted events, sending deliveries, housekeeping.
-QUEUE_NAMES = ("ingest", "deliver", "maintenance")
+#: Queues named for their work, in the order a worker takes from them: routing accepted events,
+#: sending deliveries, housekeeping, and last the deliveries of the hub's own lifecycle events.
+QUEUE_NAMES = ("ingest", "deliver", "maintenance", "lifecycle")
 #: The job a helper thread (a send) works for: RQ knows the current job only on the job's thread.
 WORKING_FOR: ContextVar[str | None] = ContextVar("hookhub_working_for", default=None)
 

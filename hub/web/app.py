@@ -16,7 +16,7 @@ from hub.services.tokens import ensure_bootstrap_token
 from hub.storage import config as hub_config
 from hub.storage import db, redis, vault
 from hub.storage.db import get_database
-from hub.web import api, errors, hook_endpoint, probes
+from hub.web import api, console, errors, hook_endpoint, probes
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def create_app(config: Any = None) -> HubApp:
     probes.init_app(app)
     hook_endpoint.init_app(app)
     api.init_app(app)
+    console.init_app(app)
     get_host(app).hook.hub_register_blueprints(register=app.register_blueprint)
     bootstrap(app)
     return app

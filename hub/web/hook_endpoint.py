@@ -105,6 +105,6 @@ def _record(gateway: Gateway, exc: HookhubError, runtime: ConnectionRuntime | No
 def init_app(app: Flask) -> None:
     gateway = app.extensions["hookhub.gateway"] = Gateway(
         database=get_database(app), redis_client=lambda: get_redis(app), host=get_host(app),
-        vault=get_vault(app), config=app.config, rate_limiter=lambda: get_rate_limiter(app))
+        vault=get_vault(app), config=app.config, rate_limiter=lambda: get_rate_limiter(app), app=app)
     get_changes(app).listen(gateway.cache.invalidate)     # this process's changes: at once
     app.register_blueprint(bp)

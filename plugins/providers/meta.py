@@ -102,11 +102,25 @@ class MetaProvider(Provider):
             return ParsedEvent(payload=payload)
         entries = [e for e in _list(payload.get("entry")) if isinstance(e, dict)]
         found = _whatsapp(entries) or _messaging(entries) or {}
+        found["type"] = _change_field(entries)
         event_id = found.pop("event_id", None)
         return ParsedEvent(payload=payload, event_id=event_id, fields={k: v for k, v in found.items() if v})
 
 
 # --------------------------------------------------------------------------- parsing
+
+def _change_field(entries: list[dict[str, Any]]) -> str | None:
+    """The event's type as Meta names it: the ``field`` of the first change (``messages``,
+    ``message_template_status_update``…), or ``messaging`` for Messenger/Instagram entries."""
+    for entry in entries:
+        for change in _list(entry.get("changes")):
+            field = text_or_none(dict_or_empty(change).get("field"))
+            if field:
+                return field
+        if _list(entry.get("messaging")):
+            return "messaging"
+    return None
+
 
 def _whatsapp(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The first message of the body, else its first status (``entry[].changes[].value``)."""

@@ -117,6 +117,7 @@ def _event_callback(payload: dict[str, Any]) -> ParsedEvent:
     if isinstance(channel, dict):  # channel_created, channel_rename, ...
         channel = channel.get("id")
     fields = {
+        "type": text_or_none(event.get("type")) or text_or_none(payload.get("type")),
         "channel": text_or_none(channel) or text_or_none(item.get("channel")),
         "text": text_or_none(event.get("text")) or text_or_none(message.get("text")),
         "message_id": text_or_none(event.get("ts")) or text_or_none(message.get("ts")) or text_or_none(item.get("ts")),
@@ -127,6 +128,7 @@ def _event_callback(payload: dict[str, Any]) -> ParsedEvent:
 
 def _slash_command(form: dict[str, Any], request: InboundRequest) -> ParsedEvent:
     fields = {
+        "type": text_or_none(form.get("command")),        # the slash command, e.g. /deploy
         "channel": text_or_none(form.get("channel_id")),
         "text": text_or_none(form.get("text")),
         "event_ts": _iso(request.headers.get(TIMESTAMP_HEADER)),

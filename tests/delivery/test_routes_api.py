@@ -33,6 +33,15 @@ def test_crud(api, source, target):
     assert api.get(f"/routes/{rid}").status_code == 404
 
 
+def test_the_list_shows_a_route_exactly_as_its_own_read_does(api, source, target):
+    """The list used to answer its times in HTTP-date form ("Mon, 30 Nov 2026 16:20:00 GMT"), unlike
+    every other answer: it bypassed the route's schema."""
+    rid = make_route(api, source, [target])
+    [listed] = api.get("/routes").json["items"]
+    assert listed == api.get(f"/routes/{rid}").json
+    assert "GMT" not in listed["created_at"] and listed["created_at"].startswith(listed["created_at"][:4] + "-")
+
+
 @pytest.mark.parametrize("change, field, words", [
     ({"match": [{"path": "payload.x", "op": "like", "value": 1}]}, "match", "one of"),
     ({"match": [{"path": "payload..x", "op": "equals", "value": 1}]}, "match", "path"),

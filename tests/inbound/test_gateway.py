@@ -49,6 +49,19 @@ def test_accepted_event_is_stored_with_its_envelope(client, api, conn):
     assert api.get(f"/events?connection={conn['id']}").json["items"][0]["id"] == r.json["id"]
 
 
+def test_the_events_api_answers_the_stored_envelope_whole(app, client, api, conn):
+    """The answer goes through the API's schema of an event (its OpenAPI document), which must not
+    filter the envelope: a key the inbound path adds is shown before the schema names it."""
+    r = post(client, conn, b'{"type": "deal.won", "note": "hi"}')
+    with get_database(app).session() as session:
+        event = session.get(Event, r.json["id"])
+        event.envelope = {**event.envelope, "added_later": {"x": [1]}}
+        session.commit()
+        stored = dict(event.envelope)
+    for item in (api.get(f"/events/{r.json['id']}").json, api.get("/events").json["items"][0]):
+        assert {key: item[key] for key in stored} == stored
+
+
 def test_key_in_header_works_and_query_key_is_redacted_from_envelope(client, api, conn):
     r = post(client, conn, b'{"deal": {"id": 1}}', key="", headers={"X-Hookhub-Key": conn["key"]})
     assert r.status_code == 200

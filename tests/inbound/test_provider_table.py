@@ -293,6 +293,7 @@ HEX_MALFORMED = (
 )
 
 SLACK = Scheme(
+    event_type="message",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="slack", provider="slack", secret_name="signing_secret", secret="8f742231b10e8888abcd99yyyzzz85a5",
     other_secret="0123456789abcdef0123456789abcdef", signer=sign_slack, signature_header="X-Slack-Signature",
     make_body=_slack_body, expected_event_id=lambda tag, h: f"Ev{tag}",
@@ -302,6 +303,7 @@ SLACK = Scheme(
                ("wrong prefix", lambda good, ts: "v1=" + good[3:]),
                ("truncated", lambda good, ts: good[:-2])))
 META = Scheme(
+    event_type="messages",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="meta", provider="meta", secret_name="app_secret", secret="test_app_secret", other_secret="another_secret",
     signer=sign_meta, signature_header="X-Hub-Signature-256", make_body=_whatsapp_body,
     expected_event_id=lambda tag, h: f"wamid.{tag}", expected_channel="106540352242922",
@@ -314,6 +316,7 @@ GITHUB = Scheme(
     expected_event_id=lambda tag, h: h["X-GitHub-Delivery"], event_type="push", expected_channel="octo/hello",
     field_map={"text": "head_commit.message", "channel": "repository.full_name"}, malformed=HEX_MALFORMED)
 STRIPE = Scheme(
+    event_type="charge.succeeded",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="stripe", provider="hmac", preset="stripe", secret_name="secret", secret="whsec_test_secret",
     other_secret="whsec_other_secret", signer=sign_stripe, signature_header="Stripe-Signature",
     make_body=lambda tag: json_body({"id": f"evt_{tag}", "object": "event", "type": "charge.succeeded",
@@ -334,6 +337,7 @@ SHOPIFY = Scheme(
                ("wrong prefix", lambda good, ts: "sha256=" + good),
                ("short digest", lambda good, ts: base64.b64encode(b"0123456789abcdef").decode())))
 STANDARD = Scheme(
+    event_type="invoice.paid",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="standard_webhooks", provider="hmac", preset="standard_webhooks", secret_name="secret", secret=SW_SECRET,
     other_secret="whsec_" + OTHER_B64, signer=sign_standard, signature_header="webhook-signature",
     make_body=lambda tag: json_body({"type": "invoice.paid", "text": text_of(tag)}),
@@ -344,6 +348,7 @@ STANDARD = Scheme(
                ("wrong version", lambda good, ts: "v2," + good[3:]),
                ("short digest", lambda good, ts: "v1," + base64.b64encode(b"0123456789abcdef").decode())))
 SIDEKICK = Scheme(
+    event_type="task.done",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="sidekick", provider="hmac", preset="sidekick", secret_name="secret", secret="sidekick-secret",
     other_secret="not-the-secret", signer=sign_sidekick, signature_header="x-sidekick-signature",
     make_body=lambda tag: json_body({"event_id": tag, "event": "task.done", "text": text_of(tag)}),
@@ -357,6 +362,7 @@ COMBO = Scheme(
     make_body=lambda tag: json_body({"event_id": tag, "text": text_of(tag)}),
     expected_event_id=lambda tag, h: tag, timestamp_header="X-Combo-Timestamp", malformed=HEX_MALFORMED)
 TEAMS = Scheme(
+    event_type="message",   # the envelope's type (CONTRACT: provider defaults, else the payload's type)
     id="teams_outgoing", provider="hmac", preset="teams_outgoing", secret_name="secret", secret=TEAMS_TOKEN,
     other_secret=OTHER_B64, signer=sign_teams, signature_header="Authorization",
     make_body=lambda tag: json_body({"type": "message", "id": tag, "text": text_of(tag),
@@ -407,7 +413,7 @@ def test_each_scheme_accepts_a_signed_unicode_body_and_stores_it_byte_for_byte(s
     assert event["event_id"] == scheme.expected_event_id("u1", headers)
     assert event["text"] == text_of("u1")
     assert event["channel"] == scheme.expected_channel
-    assert event["event_type"] == scheme.event_type
+    assert event["type"] == event["event_type"] == scheme.event_type
     assert "key" not in event["query"]
 
 

@@ -153,7 +153,8 @@ def test_a_whatsapp_message_gives_its_id_text_channel_and_time():
     parsed = PROVIDER.parse(post(json.dumps(whatsapp({"messages": [MESSAGE]}))), conn())
     assert parsed.event_id == "wamid.ABGGFlA5Fpa"
     assert parsed.fields == {"message_id": "wamid.ABGGFlA5Fpa", "channel": "106540352242922",
-                             "text": "this is a text message", "event_ts": "2023-11-14T22:13:20Z"}
+                             "text": "this is a text message", "event_ts": "2023-11-14T22:13:20Z",
+                             "type": "messages"}                            # the change's field
 
 
 @pytest.mark.parametrize("state", ["sent", "delivered", "read"])
@@ -188,7 +189,7 @@ def test_a_messenger_message_gives_its_mid_text_and_page():
     parsed = PROVIDER.parse(post(json.dumps(body)), conn())
     assert parsed.event_id == "m_abc"
     assert parsed.fields == {"message_id": "m_abc", "text": "hello", "channel": "PAGE1",
-                             "event_ts": "2023-11-14T22:13:20.123000Z"}
+                             "event_ts": "2023-11-14T22:13:20.123000Z", "type": "messaging"}
 
 
 @pytest.mark.parametrize("body", [{"object": "whatsapp_business_account", "entry": "nope"},

@@ -165,7 +165,7 @@ def test_an_event_callback_gives_its_event_id_and_envelope_fields():
     assert parsed.payload == EVENT_CALLBACK
     assert parsed.event_id == "Ev08MFMKH6"
     assert parsed.fields == {"channel": "C2147483705", "text": "Hello wörld", "message_id": "1355517523.000005",
-                             "event_ts": "2012-12-14T20:38:43.000005Z"}
+                             "event_ts": "2012-12-14T20:38:43.000005Z", "type": "message"}   # event.type
 
 
 def test_a_slack_retry_carries_the_same_event_id_so_it_dedupes():

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.statuses import ApprovalStatus
-from hub.core.times import iso
+from hub.runtime.representations import approval_item
 from hub.services.approvals import ApprovalService
 from hub.storage import db
-from hub.storage.models import Approval
 from hub.web.api.auth import actor, current_workspace, protect
+from hub.web.api.openapi import ApiBlueprint, page_of, timestamp
 from hub.web.api.pagination import PageArgs
 
-blp = Blueprint("approvals", __name__, url_prefix="/api/v1",
-                description="Deliveries held for a decision (connections with approval manual or policy).")
+blp = ApiBlueprint("approvals", __name__, url_prefix="/api/v1",
+                   description="Deliveries held for a decision (connections with approval manual or policy).")
 protect(blp)
 
 STATUSES = [status.value for status in ApprovalStatus]
 
 
 class ApprovalArgs(PageArgs):
+    cursor = fields.String(load_default=None, metadata={"description": "The `next` value of the previous page.",
+                                                        "pattern": r"^([01]:.+)?$"})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
 
 
@@ -42,33 +41,43 @@ class RejectIn(Schema):
                            metadata={"description": "Why: recorded on the approval, the delivery and the audit trail."})
 
 
+class ApprovalOut(Schema):
+    id = fields.String(required=True)
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    delivery = fields.String()
+    connection = fields.String()
+    event = fields.String()
+    delivery_status = fields.String()
+    decided_by = fields.String(allow_none=True,
+                               metadata={"description": "`token:<id>`, `connection:<id>` or `system`."})
+    reason = fields.String(allow_none=True)
+    created_at = timestamp()
+    decided_at = timestamp(allow_none=True)
+    expires_at = timestamp(allow_none=True)
+
+
 def service() -> ApprovalService:
     return ApprovalService(db.session(), current_app._get_current_object(), actor())
 
 
-def approval_item(a: Approval) -> dict[str, Any]:
-    delivery = a.delivery    # always there: an approval is deleted with its delivery
-    return {"id": a.id, "status": a.status, "delivery": a.delivery_id, "connection": delivery.connection_id,
-            "event": delivery.event_id, "delivery_status": delivery.status,
-            "decided_by": a.decided_by, "reason": a.reason,
-            "created_at": iso(a.created_at), "decided_at": iso(a.decided_at) if a.decided_at else None,
-            "expires_at": iso(a.expires_at) if a.expires_at else None}
-
-
 @blp.route("/approvals")
 @blp.arguments(ApprovalArgs, location="query")
+@blp.response(200, page_of(ApprovalOut, "ApprovalPage"))
 def list_approvals(args):
     rows, nxt = service().page(current_workspace(), args["status"], args["cursor"], args["limit"])
     return {"items": [approval_item(a) for a in rows], "next": nxt}
 
 
 @blp.route("/approvals/<approval_id>")
+@blp.response(200, ApprovalOut)
 def get_approval(approval_id):
     return approval_item(service().get(current_workspace(), approval_id))
 
 
 @blp.route("/approvals/<approval_id>/approve", methods=["POST"])
-@blp.arguments(ApproveIn)
+@blp.arguments(ApproveIn, required=False)
+@blp.response(200, ApprovalOut)
+@blp.errors(409)
 def approve(data, approval_id):
     svc = service()
     return approval_item(svc.approve(svc.get(current_workspace(), approval_id), data["reason"]))
@@ -76,6 +85,8 @@ def approve(data, approval_id):
 
 @blp.route("/approvals/<approval_id>/reject", methods=["POST"])
 @blp.arguments(RejectIn)
+@blp.response(200, ApprovalOut)
+@blp.errors(409)
 def reject(data, approval_id):
     svc = service()
     return approval_item(svc.reject(svc.get(current_workspace(), approval_id), data["reason"]))

@@ -5,41 +5,92 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.errors import invalid
 from hub.services.connection_check import run_connection_test
-from hub.services.connections import APPROVAL_MODES, ConnectionService, for_app
+from hub.services.connections import APPROVAL_MODES, NAME_PATTERN, NAME_RULE, ConnectionService, for_app
 from hub.services.erasure import erase_connection
 from hub.storage import db
 from hub.storage.models import Connection
 from hub.web.api.auth import actor, admin_only, current_workspace, protect, workspace_for
+from hub.web.api.openapi import ApiBlueprint
 
-blp = Blueprint("connections", __name__, url_prefix="/api/v1/connections",
-                description="Connections to external systems: inbound providers and outbound channels.")
+blp = ApiBlueprint("connections", __name__, url_prefix="/api/v1/connections",
+                   description="Connections to external systems: inbound providers and outbound channels.")
 protect(blp)
 
 
 ALLOWED_IPS = {"description": "Inbound: the client addresses (CIDRs, e.g. 203.0.113.0/24) allowed to call the "
                               "inbound URL; others get 403. Empty or null: any client with the key."}
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}(/(3[0-2]|[12]?[0-9]))?"
+_IPV6 = r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?"
+#: An address or a network, IPv4 or IPv6 (the API checks an IPv6 one exactly).
+NETWORK = {"pattern": f"^({_IPV4}|{_IPV6})$", "description": "e.g. 203.0.113.0/24, 203.0.113.7 or 2001:db8::/32"}
+NAME = {"pattern": NAME_PATTERN.pattern, "description": f"Unique in its workspace: {NAME_RULE}."}
+PROVIDER = {"plugin": "provider", "description": "An installed provider (GET /api/v1/plugins); `provider_config` "
+                                                 "and `secrets` follow its schemas. It cannot change once saved."}
+CHANNEL = {"plugin": "channel", "description": "An installed channel (GET /api/v1/plugins); `channel_config` and "
+                                               "`secrets` follow its schemas."}
+
+
+def allowlist_field(**kwargs: Any) -> fields.List:
+    return fields.List(fields.String(metadata=NETWORK), allow_none=True, metadata=ALLOWED_IPS, **kwargs)
+
+
+class ApprovalConfig(Schema):
+    class Meta:
+        unknown = RAISE
+
+    approver = fields.String(allow_none=True, metadata={
+        "description": "With approval `external`: the connection (with a channel) each approval request is sent to."})
+
+
+class Correlation(Schema):
+    """Inbound: the requests of this connection decide the approval their payload names."""
+
+    class Meta:
+        unknown = RAISE
+
+    path = fields.String(required=True, metadata={
+        "description": "Where the approval id is, e.g. `payload.approval_id` (dotted with [n], or JSONPath)."})
+    decision_path = fields.String(required=True, metadata={"description": "Where the decision is: approve(d), "
+                                                                          "reject(ed), deny, true, false or pending."})
+    reason_path = fields.String(allow_none=True, metadata={"description": "Where the reason is (optional)."})
+
+
+class Reply(Schema):
+    """Inbound: what an accepted (or duplicate) request gets back instead of the hub's JSON."""
+
+    class Meta:
+        unknown = RAISE
+
+    status = fields.Integer(load_default=200, metadata={"minimum": 200, "maximum": 299,
+                                                        "description": "A 2xx status: the request was accepted."})
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    body = fields.Raw(allow_none=True, metadata={"description": "A JSON template (the route templates' engine), "
+                                                                "rendered from the stored event's envelope."})
 
 
 class ConnectionIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, metadata={"description": "3–50 chars: letters, digits, space, [ ] ( ) . _ -"})
+    name = fields.String(required=True, metadata=NAME)
     workspace = fields.String(load_default=None)
-    provider = fields.String(load_default=None, allow_none=True)
+    provider = fields.String(load_default=None, allow_none=True, metadata=PROVIDER)
     provider_config = fields.Dict(load_default=None, allow_none=True)
-    channel = fields.String(load_default=None, allow_none=True)
+    channel = fields.String(load_default=None, allow_none=True, metadata=CHANNEL)
     channel_config = fields.Dict(load_default=None, allow_none=True)
     secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), load_default=None)
     default_channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     field_map = fields.Dict(load_default=None, allow_none=True)
-    allowed_ips = fields.List(fields.String(), load_default=None, allow_none=True, metadata=ALLOWED_IPS)
+    allowed_ips = allowlist_field(load_default=None)
     approval = fields.String(load_default="none", validate=validate.OneOf(APPROVAL_MODES))
+    approval_config = fields.Nested(ApprovalConfig, load_default=None, allow_none=True)
+    correlation = fields.Nested(Correlation, load_default=None, allow_none=True)
+    reply = fields.Nested(Reply, load_default=None, allow_none=True)
     active = fields.Boolean(load_default=True)
 
 
@@ -47,16 +98,19 @@ class ConnectionPatch(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String()
-    provider = fields.String(allow_none=True)
+    name = fields.String(metadata=NAME)
+    provider = fields.String(allow_none=True, metadata=PROVIDER)
     provider_config = fields.Dict(allow_none=True)
-    channel = fields.String(allow_none=True)
+    channel = fields.String(allow_none=True, metadata=CHANNEL)
     channel_config = fields.Dict(allow_none=True)
     secrets = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
     default_channel = fields.String(allow_none=True, validate=validate.Length(max=200))
     field_map = fields.Dict(allow_none=True)
-    allowed_ips = fields.List(fields.String(), allow_none=True, metadata=ALLOWED_IPS)
+    allowed_ips = allowlist_field()
     approval = fields.String(validate=validate.OneOf(APPROVAL_MODES))
+    approval_config = fields.Nested(ApprovalConfig, allow_none=True)
+    correlation = fields.Nested(Correlation, allow_none=True)
+    reply = fields.Nested(Reply, allow_none=True)
     active = fields.Boolean()
 
 
@@ -73,6 +127,9 @@ class ConnectionOut(Schema):
     field_map = fields.Dict()
     allowed_ips = fields.List(fields.String())
     approval = fields.String()
+    approval_config = fields.Nested(ApprovalConfig)
+    correlation = fields.Nested(Correlation, allow_none=True)
+    reply = fields.Nested(Reply, allow_none=True)
     active = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
     flag = fields.String(allow_none=True)
@@ -118,6 +175,7 @@ def to_json(svc: ConnectionService, conn: Connection, key: str | None = None) ->
         "channel_config": conn.channel_config or {}, "secrets": svc.masked_secrets(conn),
         "default_channel": conn.default_channel, "field_map": conn.field_map or {},
         "allowed_ips": list(conn.allowed_ips or []), "approval": conn.approval,
+        "approval_config": conn.approval_config or {}, "correlation": conn.correlation, "reply": conn.reply,
         "active": conn.active, "disabled_reason": conn.disabled_reason, "flag": conn.flag,
         "inbound_url": svc.inbound_url(conn, key), "created_at": conn.created_at, "updated_at": conn.updated_at,
     }
@@ -137,6 +195,9 @@ def list_connections():
 @blp.route("", methods=["POST"])
 @blp.arguments(ConnectionIn)
 @blp.response(201, ConnectionOut)
+@blp.creates("connection_id", *[(method, f"/api/v1/connections/{{connection_id}}{action}") for method, action in (
+    ("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/url"), ("POST", "/activate"), ("POST", "/deactivate"),
+    ("POST", "/test"), ("POST", "/reset-key"), ("POST", "/rotate-secret"), ("POST", "/erase"))])
 def create_connection(data):
     svc = service()
     workspace = workspace_for(data.pop("workspace", None))
@@ -153,7 +214,7 @@ def get_connection(connection_id):
 
 
 @blp.route("/<connection_id>", methods=["PATCH"])
-@blp.arguments(ConnectionPatch)
+@blp.arguments(ConnectionPatch, required=False)
 @blp.response(200, ConnectionOut)
 def update_connection(data, connection_id):
     svc = service()
@@ -164,6 +225,7 @@ def update_connection(data, connection_id):
 
 @blp.route("/<connection_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.errors(409)
 def delete_connection(connection_id):
     svc = service()
     svc.delete(_load(svc, connection_id))
@@ -196,6 +258,7 @@ class TestOut(Schema):
 
 @blp.route("/<connection_id>/test", methods=["POST"])
 @blp.response(200, TestOut)
+@blp.errors(409)
 def test_connection(connection_id):
     """Send a labelled test message through the real outbound path and report the answer."""
     svc = service()
@@ -207,6 +270,7 @@ def test_connection(connection_id):
 
 @blp.route("/<connection_id>/url")
 @blp.response(200, UrlOut)
+@blp.errors(403)
 @admin_only
 def get_url(connection_id):
     svc = service()

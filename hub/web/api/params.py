@@ -5,28 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields
 
 from hub.runtime.changes import get_changes
-from hub.services.params import ParamService
+from hub.runtime.params import PARAM_NAME, PARAM_NAME_RULE
+from hub.services.params import MAX_VALUE, ParamService
 from hub.storage import db
 from hub.storage.models import Param
 from hub.storage.vault import get_vault
 from hub.web.api.auth import actor, current_workspace, protect
+from hub.web.api.openapi import ApiBlueprint
 
-blp = Blueprint("params", __name__, url_prefix="/api/v1/params",
-                description="Config params: values connection settings and secrets name as ${param.NAME}.")
+blp = ApiBlueprint("params", __name__, url_prefix="/api/v1/params",
+                   description="Config params: values connection settings and secrets name as ${param.NAME}.")
 protect(blp)
+
+
+VALUE = {"minLength": 1, "maxLength": MAX_VALUE}
 
 
 class ParamIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True,
-                         metadata={"description": "Upper-case letters, digits and _, e.g. SLACK_SECRET."})
-    value = fields.String(required=True)
+    name = fields.String(required=True, metadata={"pattern": PARAM_NAME.pattern,
+                                                  "description": f"{PARAM_NAME_RULE}, e.g. SLACK_SECRET."})
+    value = fields.String(required=True, metadata=VALUE)
     secret = fields.Boolean(load_default=True, metadata={"description": "Never shown again (default true)."})
 
 
@@ -34,8 +38,8 @@ class ParamPatch(Schema):
     class Meta:
         unknown = RAISE
 
-    value = fields.String()
-    secret = fields.Boolean()
+    value = fields.String(metadata=VALUE)
+    secret = fields.Boolean(metadata={"description": "true only: a secret param stays secret."})
 
 
 class ParamOut(Schema):
@@ -72,6 +76,7 @@ def list_params():
 @blp.route("", methods=["POST"])
 @blp.arguments(ParamIn)
 @blp.response(201, ParamOut)
+@blp.errors(409)
 def create_param(data):
     svc = service()
     param = svc.create(current_workspace(), data)
@@ -87,7 +92,7 @@ def get_param(name):
 
 
 @blp.route("/<name>", methods=["PATCH"])
-@blp.arguments(ParamPatch)
+@blp.arguments(ParamPatch, required=False)
 @blp.response(200, ParamOut)
 def update_param(data, name):
     svc = service()
@@ -98,6 +103,7 @@ def update_param(data, name):
 
 @blp.route("/<name>", methods=["DELETE"])
 @blp.response(204)
+@blp.errors(409)
 def delete_param(name):
     svc = service()
     svc.delete(svc.get(current_workspace(), name))

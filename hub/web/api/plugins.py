@@ -5,17 +5,49 @@ from __future__ import annotations
 from typing import Any
 
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
 from hub.plugin import Channel, Provider
 from hub.runtime.plugin_host import get_host
 from hub.web.api.auth import protect
+from hub.web.api.openapi import ApiBlueprint
 
-blp = Blueprint("plugins", __name__, url_prefix="/api/v1/plugins",
-                description="Installed plugins and the settings each provider and channel takes.")
+blp = ApiBlueprint("plugins", __name__, url_prefix="/api/v1/plugins",
+                   description="Installed plugins and the settings each provider and channel takes.")
 protect(blp)
 
 _converter = OpenAPIConverter(openapi_version="3.0.3", schema_name_resolver=lambda _schema: None, spec=None)
+
+
+class PluginInfo(Schema):
+    name = fields.String(required=True)
+    distribution = fields.String(allow_none=True, metadata={"description": "The package it comes from."})
+    version = fields.String(allow_none=True)
+    builtin = fields.Boolean()
+    kind = fields.String()
+    hooks = fields.List(fields.String(), metadata={"description": "The hooks it implements."})
+    providers = fields.List(fields.String())
+    channels = fields.List(fields.String())
+
+
+class PluginSettings(Schema):
+    """A provider or channel, with the JSON Schemas of its settings and secrets."""
+
+    name = fields.String(required=True)
+    kind = fields.String(validate=validate.OneOf(["provider", "channel"]))
+    title = fields.String()
+    description = fields.String(allow_none=True)
+    plugin = fields.String(allow_none=True, metadata={"description": "The plugin that registered it."})
+    config_schema = fields.Dict(keys=fields.String(), metadata={"description": "JSON Schema of its `*_config`."})
+    secrets_schema = fields.Dict(keys=fields.String(), metadata={"description": "JSON Schema of its `secrets`."})
+    required_secrets = fields.List(fields.String())
+    default_rate_limit = fields.String(allow_none=True, metadata={"description": "Channels only."})
+
+
+class PluginsOut(Schema):
+    plugins = fields.List(fields.Nested(PluginInfo))
+    providers = fields.List(fields.Nested(PluginSettings))
+    channels = fields.List(fields.Nested(PluginSettings))
 
 
 def json_schema(schema_cls: type) -> dict[str, Any]:
@@ -41,6 +73,7 @@ def describe(kind: str, plugin: Provider | Channel, origin: str) -> dict[str, An
 
 
 @blp.route("")
+@blp.response(200, PluginsOut)
 def list_plugins():
     host = get_host()
     return {

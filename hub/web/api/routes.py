@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.errors import invalid
@@ -14,10 +13,18 @@ from hub.services.routes import RouteService
 from hub.storage import db
 from hub.storage.models import Route
 from hub.web.api.auth import actor, current_workspace, protect
+from hub.web.api.openapi import TRIMMED_NAME, ApiBlueprint, page_of
 
-blp = Blueprint("routes", __name__, url_prefix="/api/v1/routes",
-                description="Routes: rules on a source connection's events, and the targets they go to.")
+blp = ApiBlueprint("routes", __name__, url_prefix="/api/v1/routes",
+                   description="Routes: rules on a source connection's events, and the targets they go to.")
 protect(blp)
+
+
+SOURCE = {"description": "A connection of the workspace with an inbound provider, or `lifecycle` for the hub's "
+                          "own events (GET /api/v1/event-types)."}
+EVENT_TYPES = {"description": "Only events of these types (`*` matches any run of characters, e.g. "
+                              "`invoice.*`); empty or absent: every type."}
+TARGETS = {"minItems": 1, "description": "At least one."}
 
 
 class RuleSchema(Schema):
@@ -27,7 +34,8 @@ class RuleSchema(Schema):
 
 
 class TargetSchema(Schema):
-    connection = fields.String(required=True)
+    connection = fields.String(required=True, metadata={"description": "A connection of the workspace with an "
+                                                                       "outbound channel."})
     template = fields.Raw(load_default=None, allow_none=True,
                           metadata={"description": "A JSON value whose string leaves are Jinja templates."})
 
@@ -36,10 +44,12 @@ class RouteIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True)
-    source = fields.String(required=True)
+    name = fields.String(required=True, metadata=TRIMMED_NAME)
+    source = fields.String(required=True, metadata=SOURCE)
     match = fields.List(fields.Nested(RuleSchema), load_default=list)
-    targets = fields.List(fields.Nested(TargetSchema), required=True)
+    event_types = fields.List(fields.String(validate=validate.Length(min=1, max=120)), load_default=list,
+                              metadata=EVENT_TYPES)
+    targets = fields.List(fields.Nested(TargetSchema), required=True, metadata=TARGETS)
     active = fields.Boolean(load_default=True)
 
 
@@ -47,10 +57,11 @@ class RoutePatch(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String()
-    source = fields.String()
+    name = fields.String(metadata=TRIMMED_NAME)
+    source = fields.String(metadata=SOURCE)
     match = fields.List(fields.Nested(RuleSchema))
-    targets = fields.List(fields.Nested(TargetSchema))
+    event_types = fields.List(fields.String(validate=validate.Length(min=1, max=120)), metadata=EVENT_TYPES)
+    targets = fields.List(fields.Nested(TargetSchema), metadata=TARGETS)
     active = fields.Boolean()
 
 
@@ -68,8 +79,9 @@ def service() -> RouteService:
 
 
 def to_json(route: Route) -> dict[str, Any]:
-    return {"id": route.id, "name": route.name, "workspace": route.workspace_id, "source": route.source_id,
-            "match": route.match or [], "targets": route.targets or [], "active": route.active,
+    return {"id": route.id, "name": route.name, "workspace": route.workspace_id,
+            "source": service().source_name(route), "match": route.match or [],
+            "event_types": route.event_types or [], "targets": route.targets or [], "active": route.active,
             "created_at": route.created_at, "updated_at": route.updated_at}
 
 
@@ -79,14 +91,35 @@ class RouteOut(Schema):
     workspace = fields.String()
     source = fields.String()
     match = fields.List(fields.Dict())
+    event_types = fields.List(fields.String())
     targets = fields.List(fields.Dict())
     active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
 
+class PreviewRequest(Schema):
+    method = fields.String()
+    url = fields.String(metadata={"description": "Masked."})
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": "Secrets masked."})
+    body = fields.String()
+
+
+class PreviewTarget(Schema):
+    connection = fields.String(required=True)
+    channel = fields.String()
+    body = fields.Raw(allow_none=True, metadata={"description": "The rendered message."})
+    request = fields.Nested(PreviewRequest, metadata={"description": "What would be sent."})
+    error = fields.String(metadata={"description": "Why this target could not be rendered."})
+
+
+class PreviewOut(Schema):
+    matched = fields.Boolean(metadata={"description": "Whether the route's rules match the event."})
+    targets = fields.List(fields.Nested(PreviewTarget))
+
+
 @blp.route("")
-@blp.response(200)
+@blp.response(200, page_of(RouteOut, "RouteList"))
 def list_routes():
     return {"items": [to_json(r) for r in service().list(current_workspace())], "next": None}
 
@@ -94,6 +127,8 @@ def list_routes():
 @blp.route("", methods=["POST"])
 @blp.arguments(RouteIn)
 @blp.response(201, RouteOut)
+@blp.creates("route_id", *[(method, f"/api/v1/routes/{{route_id}}{action}") for method, action in (
+    ("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/preview"))])
 def create_route(data):
     route = service().create(current_workspace(), data)
     db.session().commit()
@@ -107,7 +142,7 @@ def get_route(route_id):
 
 
 @blp.route("/<route_id>", methods=["PATCH"])
-@blp.arguments(RoutePatch)
+@blp.arguments(RoutePatch, required=False)
 @blp.response(200, RouteOut)
 def update_route(data, route_id):
     svc = service()
@@ -126,7 +161,7 @@ def delete_route(route_id):
 
 @blp.route("/<route_id>/preview", methods=["POST"])
 @blp.arguments(PreviewIn)
-@blp.response(200)
+@blp.response(200, PreviewOut)
 def preview_route(data, route_id):
     svc = service()
     if not data["event"] and data["sample"] is None:

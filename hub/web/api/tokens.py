@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.errors import Forbidden
@@ -14,9 +13,10 @@ from hub.services import tokens
 from hub.storage import db
 from hub.storage.models import ApiToken
 from hub.web.api.auth import actor, admin_only, current_token, current_workspace, is_owner, protect, workspace_for
+from hub.web.api.openapi import TRIMMED_NAME, ApiBlueprint
 
-blp = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens",
-                description="Bearer tokens for the admin API and the console: created, listed and revoked.")
+blp = ApiBlueprint("tokens", __name__, url_prefix="/api/v1/tokens",
+                   description="Bearer tokens for the admin API and the console: created, listed and revoked.")
 protect(blp)
 
 
@@ -24,7 +24,7 @@ class TokenIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100), metadata=TRIMMED_NAME)
     role = fields.String(load_default="admin", validate=validate.OneOf(tokens.ROLES))
     workspace = fields.String(load_default=None, metadata={"description": "Default: the workspace of the request."})
     expires_in = fields.Integer(load_default=None, allow_none=True,
@@ -67,6 +67,7 @@ def to_json(token: ApiToken) -> dict[str, Any]:
 @blp.route("")
 @blp.arguments(TokenArgs, location="query")
 @blp.response(200, TokenList)
+@blp.errors(403)
 @admin_only
 def list_tokens(args):
     scope = None if args["all"] and is_owner() else current_workspace()
@@ -89,6 +90,7 @@ def create_token(data):
 
 @blp.route("/<token_id>")
 @blp.response(200, TokenOut)
+@blp.errors(403)
 @admin_only
 def get_token(token_id):
     return to_json(tokens.get_token(db.session(), token_id, None if is_owner() else current_workspace()))

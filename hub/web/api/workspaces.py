@@ -5,22 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from hub.core.errors import Forbidden, NotFound
 from hub.runtime.changes import get_changes
-from hub.services.workspaces import MAX_RETENTION_DAYS, create_workspace, get_workspace, update_workspace, workspaces
+from hub.services.workspaces import (
+    MAX_RETENTION_DAYS,
+    SLUG,
+    SLUG_RULE,
+    create_workspace,
+    get_workspace,
+    update_workspace,
+    workspaces,
+)
 from hub.storage import db
 from hub.storage.models import Workspace
 from hub.web.api.auth import actor, current_token, is_owner, owner_only, protect
+from hub.web.api.openapi import ApiBlueprint, case_insensitive
 
-blp = Blueprint("workspaces", __name__, url_prefix="/api/v1/workspaces",
-                description="Workspaces (tenants): each sees only its own connections, events and tokens.")
+blp = ApiBlueprint("workspaces", __name__, url_prefix="/api/v1/workspaces",
+                   description="Workspaces (tenants): each sees only its own connections, events and tokens.")
 protect(blp)
 
+_ONE_LIMIT = (r"\s*[0-9]+\s*(/|\s*" + case_insensitive("per") + r"\s*)\s*([0-9]+)?\s*("
+              + "|".join(case_insensitive(unit) for unit in ("second", "minute", "hour", "day", "month", "year"))
+              + r")[Ss]?\s*")
 RATE_LIMIT = {"description": "Most inbound requests per period to all of the workspace's connections together, "
-                             "e.g. '100/second' (null: no limit)."}
+                             "e.g. '100/second' or '10 per 2 minutes' (null: no limit).",
+              "pattern": f"^{_ONE_LIMIT}([,;|]{_ONE_LIMIT})*$"}
 RETENTION = {"description": f"Days events, deliveries and failures are kept (1–{MAX_RETENTION_DAYS}, default 30)."}
 
 
@@ -28,7 +40,7 @@ class WorkspaceIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, metadata={"description": "Its id too: 2–63 of a-z, 0-9, - and _."})
+    name = fields.String(required=True, metadata={"pattern": SLUG.pattern, "description": f"Its id too: {SLUG_RULE}."})
     inbound_rate_limit = fields.String(load_default=None, allow_none=True, metadata=RATE_LIMIT)
     retention_days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=MAX_RETENTION_DAYS),
                                     metadata=RETENTION)
@@ -77,6 +89,7 @@ def list_workspaces():
 @blp.route("", methods=["POST"])
 @blp.arguments(WorkspaceIn)
 @blp.response(201, WorkspaceOut)
+@blp.errors(409)
 @owner_only
 def create(data):
     ws = create_workspace(db.session(), data, actor())
@@ -91,7 +104,7 @@ def get(workspace_id):
 
 
 @blp.route("/<workspace_id>", methods=["PATCH"])
-@blp.arguments(WorkspacePatch)
+@blp.arguments(WorkspacePatch, required=False)
 @blp.response(200, WorkspaceOut)
 def update(data, workspace_id):
     ws = visible(workspace_id)

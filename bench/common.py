@@ -1,0 +1,220 @@
+"""What the outbound benchmarks share: loopback receivers, child processes, and a hub in a scratch
+directory — redis-server, SQLite, the admin API in-process, ``hookhub worker`` and gunicorn as
+child processes — with the database reads the figures come from."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+# ----------------------------------------------------------------------------- receivers
+
+async def serve(port: int, delay: float, status: int = 204) -> None:
+    """A minimal HTTP/1.1 keep-alive server answering ``status`` after ``delay`` seconds."""
+    answer = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Length: 0\r\n\r\n".encode()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def run_receiver(port: int, delay: float, status: int = 204) -> None:
+    asyncio.run(serve(port, delay, status))
+
+
+def _run_receivers(specs: list[tuple[int, float, int]]) -> None:
+    async def all_of_them() -> None:
+        await asyncio.gather(*(serve(port, delay, status) for port, delay, status in specs))
+
+    asyncio.run(all_of_them())
+
+
+def _receivers_main(args: list[str]) -> None:
+    """``port,delay,status`` per receiver, as receiver_process passes them."""
+    specs = []
+    for arg in args:
+        port, delay, status = arg.split(",")
+        specs.append((int(port), float(delay), int(status)))
+    _run_receivers(specs)
+
+
+def receiver_process(specs: list[tuple[float, int]]) -> tuple[subprocess.Popen, list[str]]:
+    """Receivers ``(delay seconds, status)`` in a child process of their own, so that the
+    benchmark's own Python work never delays their answers; returns it and their URLs."""
+    ports = [free_port() for _ in specs]
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import common; common._receivers_main(sys.argv[2:])"
+    args = [f"{port},{delay},{status}" for port, (delay, status) in zip(ports, specs, strict=True)]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for port in ports:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the receivers did not start") from None
+                time.sleep(0.02)
+    return proc, [f"http://127.0.0.1:{port}/hook" for port in ports]
+
+
+# ----------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank-below percentile of an already sorted list (as bench/outbound.py reads p99)."""
+    return sorted_values[int(fraction * (len(sorted_values) - 1))]
+
+
+class Hub:
+    """redis-server on a Unix socket, a migrated SQLite database, the app in-process for the admin
+    API and the inbound route, and ``hookhub worker`` / gunicorn started on demand."""
+
+    def __init__(self, work: Path, concurrency: int, token: str) -> None:
+        self.work = work
+        self.log = work / "processes.log"
+        redis_bin = shutil.which("redis-server")
+        if redis_bin is None:
+            raise SystemExit("redis-server is not installed: run `make install`")
+        sock = work / "redis.sock"
+        self.redis = subprocess.Popen([redis_bin, "--port", "0", "--unixsocket", str(sock), "--save", "",
+                                       "--dir", str(work)], stdout=subprocess.DEVNULL)
+        while not sock.exists():
+            time.sleep(0.02)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
+        self.env.update(HOOKHUB_INSTANCE_PATH=str(work / "instance"), HOOKHUB_REDIS_URL=f"unix://{sock}",
+                        HOOKHUB_BOOTSTRAP_TOKEN=token, HOOKHUB_LOG_LEVEL="WARNING",
+                        HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8",
+                        HOOKHUB_WORKER_CONCURRENCY=str(concurrency), HOOKHUB_SWEEP_INTERVAL="5")
+        subprocess.run([str(BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        os.environ.update(self.env)
+        sys.path.insert(0, str(ROOT))
+        from hub.web.app import create_app
+
+        self.app = create_app()
+        self.client = self.app.test_client()
+        self.auth = {"Authorization": f"Bearer {token}"}
+        self.worker: subprocess.Popen | None = None
+
+    def redis_client(self):
+        from hub.storage.redis import get_redis
+
+        return get_redis(self.app)
+
+    def start_worker(self) -> float:
+        """Start ``hookhub worker``; returns the monotonic time of its first heartbeat."""
+        from hub.worker.sweeper import ALIVE_KEY
+
+        client = self.redis_client()
+        client.delete(*client.keys(ALIVE_KEY.format("*")) or ["-"])
+        self.worker = start([str(BIN / "hookhub"), "worker"], self.env, self.log)
+        while not client.keys(ALIVE_KEY.format("*")):
+            if self.worker.poll() is not None:
+                raise SystemExit(f"the worker exited; see {self.log}")
+            time.sleep(0.005)
+        return time.monotonic()
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stop(self.worker)
+            self.worker = None
+
+    def start_web(self) -> tuple[subprocess.Popen, str]:
+        """gunicorn (one process, four threads) serving the hub; returns it and its base URL once it answers."""
+        import requests
+
+        port = free_port()
+        web = start([str(BIN / "gunicorn"), "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                     "hub.app:create_app()"], self.env, self.log)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                return web, base
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn did not start; see {self.log}") from None
+                time.sleep(0.1)
+
+    def session(self):
+        from hub.storage.db import get_database
+
+        return get_database(self.app).session()
+
+    def delivered(self, since_id: str = "", connection: str | None = None) -> list[tuple[float, float]]:
+        """(received_at, delivered_at) of delivered deliveries (to ``connection``, when given), as Unix seconds."""
+        import sqlalchemy as sa
+
+        from hub.storage.models import Delivery, Event
+
+        query = sa.select(Event.received_at, Delivery.delivered_at).join(Event, Event.id == Delivery.event_id).where(
+            Delivery.status == "delivered", Delivery.id > since_id)
+        if connection is not None:
+            query = query.where(Delivery.connection_id == connection)
+        with self.session() as s:
+            rows = s.execute(query).all()
+        return [(r.received_at.timestamp(), r.delivered_at.timestamp()) for r in rows]
+
+    def newest_delivery_id(self) -> str:
+        import sqlalchemy as sa
+
+        from hub.storage.models import Delivery
+
+        with self.session() as s:
+            return s.scalar(sa.select(sa.func.max(Delivery.id))) or ""
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.redis.terminate()
+        self.redis.wait(10)

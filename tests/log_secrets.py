@@ -1,0 +1,103 @@
+"""A pytest plugin of the suite: keeps every log record of the session (in this process, at INFO
+and above) and every secret value the hub encrypted or a token it issued, so that
+``test_no_log_line_carries_a_secret`` can check at the end that no log of the run — these records
+and the log files the end-to-end tests' processes wrote — contains one."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: Secret values seen this session (at least 8 characters: shorter ones match by chance).
+SECRETS: set[str] = set()
+#: Every log line emitted in this process this session.
+LINES: list[str] = []
+#: What a leaked credential looks like, whoever made it: admin tokens, inbound keys in a URL,
+#: Standard Webhooks signing secrets.
+PATTERNS = (re.compile(r"hkh_[A-Za-z0-9_-]{20,}"), re.compile(r"[?&]key=[A-Za-z0-9_-]{20,}"),
+            re.compile(r"whsec_[A-Za-z0-9+/=]{20,}"))
+MIN_LENGTH = 8
+REFERENCE = re.compile(r"\s*\$\{(param|env)\.\w+\}\s*")
+
+
+class _Keep(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            LINES.append(self.format(record))
+        except Exception:  # noqa: S110 - a record that cannot be formatted is not a log line
+            pass
+
+
+def _leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+
+
+def _remember(*values: str) -> None:
+    """Keep the secret values among ``values``: not the ``${param.…}`` references that stand for them."""
+    SECRETS.update(v for v in values if isinstance(v, str) and len(v) >= MIN_LENGTH and not REFERENCE.fullmatch(v))
+
+
+@pytest.hookimpl
+def pytest_configure(config: pytest.Config) -> None:
+    from hub.services import tokens
+    from hub.storage.vault import Vault
+
+    handler = _Keep(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+    encrypt, encrypt_json, create_token = Vault.encrypt, Vault.encrypt_json, tokens.create_token
+
+    def remembering_encrypt(self: Vault, value: str) -> str:
+        _remember(value)
+        return encrypt(self, value)
+
+    def remembering_encrypt_json(self: Vault, value: Any) -> str:
+        _remember(*_leaves(value))
+        return encrypt_json(self, value)
+
+    def remembering_create_token(*args: Any, **kwargs: Any) -> Any:
+        token, value = create_token(*args, **kwargs)
+        _remember(value)
+        return token, value
+
+    Vault.encrypt, Vault.encrypt_json = remembering_encrypt, remembering_encrypt_json   # type: ignore[method-assign]
+    tokens.create_token = remembering_create_token
+
+    def restore() -> None:
+        Vault.encrypt, Vault.encrypt_json = encrypt, encrypt_json          # type: ignore[method-assign]
+        tokens.create_token = create_token
+        logging.getLogger().removeHandler(handler)
+
+    config.add_cleanup(restore)
+
+
+def leaks(text: str) -> list[str]:
+    """What in ``text`` is a secret this session used, or looks like a credential."""
+    found = [f"a secret of {len(s)} characters ({s[:3]}…)" for s in SECRETS if s in text]
+    found += [f"{m.group(0)[:12]}…" for pattern in PATTERNS for m in pattern.finditer(text)]
+    return found
+
+
+def log_files(basetemp: Path) -> list[Path]:
+    """The log files the end-to-end tests' processes wrote under the session's temporary folder."""
+    return sorted(p for p in basetemp.rglob("*.log") if p.is_file())
+
+
+def read(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", "replace")
+
+
+__all__ = ["LINES", "SECRETS", "leaks", "log_files", "read"]

@@ -1,0 +1,40 @@
+"""No log of a test run carries a secret: not the records of this process (the hub's code under
+every test of the session), not the log files the end-to-end tests' processes wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.log_secrets import LINES, SECRETS, leaks, log_files, read
+
+ROOT = Path(__file__).resolve().parent
+
+
+def whole_suite(request) -> bool:
+    collected = {Path(str(item.path)) for item in request.session.items}
+    return set(ROOT.rglob("test_*.py")) <= collected
+
+
+@pytest.mark.after_all_others
+def test_no_log_line_carries_a_secret(request, tmp_path_factory):
+    if not whole_suite(request):
+        pytest.skip("this check reads the logs of the whole suite; run it with the whole suite")
+    assert len(SECRETS) > 50 and len(LINES) > 100, "the session's secrets and logs were not collected"
+    found = {f"log line {n}": leaks(line) for n, line in enumerate(LINES) if leaks(line)}
+    files = log_files(tmp_path_factory.getbasetemp())
+    assert files, "the end-to-end tests wrote no log files to read"
+    found |= {str(path): leaks(read(path)) for path in files if leaks(read(path))}
+    assert found == {}, f"secrets in the logs: {found}"
+
+
+def test_the_check_finds_a_secret_and_a_credential_shape():
+    SECRETS.add("a secret value for the check")
+    try:
+        assert leaks("… a secret value for the check …") == ["a secret of 28 characters (a s…)"]
+    finally:
+        SECRETS.discard("a secret value for the check")
+    assert leaks("GET /hooks/generic/con_1?key=" + "k" * 43) == ["?key=kkkkkkk…"]
+    assert leaks("Authorization: Bearer hkh_" + "t" * 40)[0].startswith("hkh_")
+    assert leaks("nothing here") == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from hub.core.templating import TemplateError, compile_template, template_contex
 from hub.plugin import OutboundMessage
 from hub.runtime import lifecycle
 from hub.runtime.plugin_host import PluginHost
-from hub.services.connection_secrets import mask_url
+from hub.services.connection_secrets import SECRET_PLACEHOLDER, mask_url
 from hub.services.connections import ConnectionService
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
@@ -133,7 +133,10 @@ class RouteService:
 
     def preview(self, route: Route, *, event_id: str | None = None, sample: Any = None) -> dict[str, Any]:
         """Render each target's message and request against a stored event or a sample body; nothing
-        is sent. URLs are masked."""
+        is sent. A preview never carries a secret: URLs are masked, only the values of the
+        :data:`SHOWN_HEADERS` and of headers set literally in the channel's settings are shown (an
+        ``auth_header``, a signature or a header set from a param may carry a secret), and the
+        target's secret values are blanked out of the body."""
         if event_id:
             event = in_workspace(self.session, Event, route.workspace_id, event_id, "event")
             envelope = dict(event.envelope)
@@ -166,10 +169,15 @@ class RouteService:
             item["body"] = body
             request = channel.build(OutboundMessage(body=body, delivery_id="dlv_preview", webhook_id="msg_preview",
                                                     envelope=envelope), view)
+            body_text = request.body.decode("utf-8", "replace")
+            secrets = [v for name in view.secrets for v in view.secret_values(name) if len(v) >= 4]
+            plain = set(_plain_strings(conn.channel_config))
+            for value in sorted(secrets, key=len, reverse=True):
+                body_text = body_text.replace(value, SECRET_PLACEHOLDER)
             item["request"] = {"method": request.method, "url": mask_url(request.url),
-                               "headers": {k: ("********" if k.lower() in _SENSITIVE else v)
+                               "headers": {k: (v if k.lower() in SHOWN_HEADERS or v in plain else SECRET_PLACEHOLDER)
                                            for k, v in request.headers.items()},
-                               "body": request.body.decode("utf-8", "replace")}
+                               "body": body_text}
         except TemplateError as exc:
             item["error"] = f"template: {exc}"
         except HookhubError as exc:
@@ -181,7 +189,22 @@ class RouteService:
                      object_type="route", object_id=route.id, details=details or {})
 
 
-_SENSITIVE = frozenset({"authorization", "x-api-key", "api-key", "x-auth-token"})
+def _plain_strings(value: Any) -> Iterator[str]:
+    """The strings written literally in a setting (no ``${...}`` reference), at any depth."""
+    if isinstance(value, str):
+        if "${" not in value:
+            yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _plain_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _plain_strings(item)
+
+
+#: Request headers whose values a preview always shows.
+SHOWN_HEADERS = frozenset({"content-type", "content-length", "accept", "user-agent", "webhook-id",
+                           "webhook-timestamp"})
 
 
 def _sample_type(sample: Any) -> str | None:

@@ -94,6 +94,25 @@ def test_preview_renders_against_a_sample_without_sending(api, source, target, r
     assert len(receiver) == 0
 
 
+def test_preview_shows_no_secret_whatever_header_carries_it(api, source, receiver):
+    """An ``auth_header`` of any name, a header set from a secret param, a signature and a secret
+    quoted in the body are all masked; a header written literally in the settings is shown."""
+    assert api.post("/params", json={"name": "TEAM_TOKEN", "value": "tok-from-param-77", "secret": True}).status_code == 201
+    target = make_target(api, receiver.url + "/hook", name="signed", auth_header="X-Hook-Token",
+                         headers={"X-Team": "ops", "X-Param": "${param.TEAM_TOKEN}"},
+                         secrets={"auth_value": "hook-token-1234", "signing_secret": "whsec_" + "A" * 32})
+    rid = make_route(api, source, [{"connection": target, "template": {"quote": "{{ payload.q }}"}}])
+    r = api.post(f"/routes/{rid}/preview", json={"sample": {"q": "hook-token-1234"}})
+    assert r.status_code == 200, r.json
+    [item] = r.json["targets"]
+    headers = item["request"]["headers"]
+    assert headers["X-Hook-Token"] == headers["X-Param"] == "********"
+    assert headers["X-Team"] == "ops" and headers["Content-Type"].startswith("application/json")
+    text = r.get_data(as_text=True)
+    assert "hook-token-1234" not in item["request"]["body"] and "tok-from-param-77" not in text
+    assert len(receiver) == 0
+
+
 def test_preview_against_a_stored_event_and_its_errors(api, client, source, target):
     inbound = api.get(f"/connections/{source}/url").json["url"].replace("http://hub.test", "")
     event = client.post(inbound, json={"ticket": {"id": 7}}).json["id"]

@@ -15,11 +15,9 @@ from hub.core.errors import ConfigInvalid, NotFound
 from hub.runtime import lifecycle
 from hub.runtime.plugin_host import get_host
 from hub.services.connections import for_app
-from hub.services.events import latest_events
-from hub.services.previews import preview_draft
+from hub.services.previews import preview_draft, source_events
 from hub.services.routes import RouteService
 from hub.storage import db
-from hub.storage.models import Event
 from hub.web.console.blueprint import bp
 from hub.web.console.connections import service as connection_service
 from hub.web.console.listing import connection_names
@@ -112,35 +110,21 @@ def route_preview():
 
 def preview_of(svc: RouteService, draft: dict[str, Any], chosen: str, sample_text: str) -> dict[str, Any]:
     """The preview against the chosen event, the sample payload, or the source's latest event."""
-    workspace = signed_in().workspace
-    if chosen == SAMPLE:
-        try:
-            sample = json.loads(sample_text or "{}")
-        except ValueError as exc:
-            return {"unavailable": f"The sample payload is not JSON: {exc}"}
-        return {**preview_draft(svc, workspace, draft, sample=sample), "against": "the sample payload"}
-    event_id = chosen or next((e.id for e in recent_events(svc, draft.get("source", ""))), None)
-    if event_id is None:
-        return {"unavailable": "This source has no events yet: choose the sample payload to preview against it."}
     try:
-        return {**preview_draft(svc, workspace, draft, event_id=event_id), "against": event_id}
-    except NotFound:
-        return {"unavailable": f"There is no event {event_id!r} in this workspace any more."}
-
-
-def recent_events(svc: RouteService, source: str) -> list[Event]:
-    """The latest events of the source (a connection id, or ``lifecycle``)."""
-    workspace = signed_in().workspace
-    if source == lifecycle.PROVIDER:
-        system = lifecycle.source(svc.session, workspace)
-        source = system.id if system is not None else ""
-    return latest_events(svc.session, workspace, source, RECENT_EVENTS) if source else []
+        sample = json.loads(sample_text or "{}") if chosen == SAMPLE else None
+        return preview_draft(svc, signed_in().workspace, draft, event_id=None if chosen == SAMPLE else chosen or None,
+                             sample=sample)
+    except ValueError as exc:
+        return {"unavailable": f"The sample payload is not JSON: {exc}"}
+    except NotFound as exc:
+        return {"unavailable": exc.message[:1].upper() + exc.message[1:] + "."}
 
 
 def form_page(svc: RouteService, form: RouteForm, *, preview: dict[str, Any] | None = None, status: int = 200):
     title = "Add route" if form.creating else f"Edit {form.route.name}"   # type: ignore[union-attr]
     return render_template("console/routes/form.html", title=title, form=form, preview=preview,
-                           recent=recent_events(svc, form.source), catalogue=lifecycle.CATALOGUE,
+                           recent=source_events(svc.session, signed_in().workspace, form.source, RECENT_EVENTS),
+                           catalogue=lifecycle.CATALOGUE,
                            names=connection_names(db.session(), connection_service(), signed_in().workspace),
                            sample=request.form.get("sample", ""), chosen=request.form.get("preview_event", "")), status
 

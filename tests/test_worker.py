@@ -14,7 +14,7 @@ from hub.runtime.plugin_host import get_host
 from hub.storage.db import get_database
 from hub.storage.models import Event
 from hub.testing import run_jobs
-from hub.worker.runner import JobIdFilter
+from hub.worker.runner import HubScheduler, JobIdFilter
 from hub.worker.sweeper import ALIVE_KEY, sweep
 
 
@@ -211,3 +211,18 @@ def test_events_are_routed_in_batches_and_deliveries_sent_in_batches(app, client
     with get_database(app).session() as s:
         jobs = Counter(d.job_id for d in s.scalars(sa.select(Delivery)))
     assert sorted(jobs.values()) == [10, ROUTE_BATCH]           # one deliver job per batch of 50
+
+
+def test_a_scheduler_takes_over_the_lock_of_a_dead_worker_and_leaves_a_live_ones(redis_client):
+    """RQ's scheduler lock outlives a killed worker by a minute; ours is freed once the owner's
+    heartbeat lapses, and never while the owner is alive."""
+    scheduler = HubScheduler(["deliver"], connection=redis_client, name="worker-b")
+    lock = scheduler.get_locking_key("deliver")
+    redis_client.set(lock, "worker-a", ex=61)
+    redis_client.set(ALIVE_KEY.format("worker-a"), "1", ex=15)
+    assert scheduler.acquire_locks() == set()
+    assert redis_client.get(lock) == b"worker-a"                     # alive: left alone
+    redis_client.delete(ALIVE_KEY.format("worker-a"))                 # its heartbeat lapsed
+    assert scheduler.acquire_locks() == {"deliver"}
+    assert redis_client.get(lock) == b"worker-b"
+    assert scheduler.acquire_locks() == {"deliver"}                   # its own lock: refreshed

@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> None:
 # ---------------------------------------------------------------------------- serve / worker
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default=None, help="Interface to listen on (default: HOOKHUB_BIND's, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: HOOKHUB_BIND's, 8000).")
 @click.option("--web-workers", default=None, type=int, help="Web processes (default HOOKHUB_WEB_WORKERS, 2).")
 @click.option("--no-worker", is_flag=True, help="Run the web server only.")
-def serve(host: str, port: int, web_workers: int | None, no_worker: bool) -> None:
+def serve(host: str | None, port: int | None, web_workers: int | None, no_worker: bool) -> None:
     """Run the whole hub: web server, worker with its scheduler, embedded Redis and SQLite."""
     from hub.cli.serve import serve as run_serve
 
@@ -76,7 +76,11 @@ def serve(host: str, port: int, web_workers: int | None, no_worker: bool) -> Non
 @with_appcontext
 def worker(queues: str | None, burst: bool, no_scheduler: bool) -> None:
     """Run an RQ worker for the hub's queues (builds the app once)."""
+    from hub.runtime import metrics
     from hub.worker.runner import run_worker
+
+    # Counters go to files /metrics reads (prometheus-client's multiprocess mode), before the first one.
+    metrics.prepare(current_app.config["HOOKHUB_INSTANCE_PATH"], "worker")
 
     names = [q.strip() for q in queues.split(",")] if queues else None
     run_worker(current_app._get_current_object(), names, burst=burst, with_scheduler=not no_scheduler)

@@ -12,21 +12,32 @@ import subprocess
 import sys
 import time
 
+from hub.core.logs import configure as configure_logs
 from hub.storage import config as hub_config
 from hub.storage.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("hub.cli.serve")
 STOP_GRACE = 15.0
+SERVE_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MAX_WORKER_RESTARTS = 5   # per minute; beyond that something is wrong and the hub stops
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None = None,
+def serve(*, host: str | None = None, port: int | None = None, web_workers: int | None = None,
           with_worker: bool = True) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """``host`` and ``port`` override HOOKHUB_BIND's."""
     settings = hub_config.resolve(None)
+    configure_logs(logging.INFO, settings["HOOKHUB_LOG_FORMAT"], text_format=SERVE_LOG_FORMAT)
+    bind_host, bind_port = hub_config.parse_bind(settings["HOOKHUB_BIND"])
+    host, port = host or bind_host, port or bind_port
     env = dict(os.environ)
     env["HOOKHUB_INSTANCE_PATH"] = settings["HOOKHUB_INSTANCE_PATH"]
     env["HOOKHUB_DATABASE_URL"] = settings["HOOKHUB_DATABASE_URL"]
+    # The children (and their public URL, when HOOKHUB_PUBLIC_URL is unset) follow the address in use.
+    env["HOOKHUB_BIND"] = hub_config.format_bind(host, port)
+    if hub_config.is_wildcard(host) and not os.environ.get("HOOKHUB_PUBLIC_URL"):
+        shown = hub_config.public_url_for_bind(env["HOOKHUB_BIND"])
+        log.warning("listening on every interface with HOOKHUB_PUBLIC_URL unset: inbound URLs will name %s; "
+                    "set HOOKHUB_PUBLIC_URL to the URL senders use", shown)
     redis_server: EmbeddedRedis | None = None
     if not settings["HOOKHUB_REDIS_URL"]:
         redis_server = EmbeddedRedis(settings["HOOKHUB_INSTANCE_PATH"])
@@ -39,7 +50,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None 
             log.info("embedded Redis started on %s", redis_server.socket)
     else:
         log.info("using Redis at %s", _redact(settings["HOOKHUB_REDIS_URL"]))
-    os.environ.update({k: env[k] for k in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_DATABASE_URL", "HOOKHUB_REDIS_URL")})
+    os.environ.update({k: env[k] for k in ("HOOKHUB_INSTANCE_PATH", "HOOKHUB_DATABASE_URL", "HOOKHUB_REDIS_URL",
+                                           "HOOKHUB_BIND") if k in env})
 
     stopping = {"signal": None}
 
@@ -57,8 +69,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, web_workers: int | None 
         worker_command = [sys.executable, "-m", "hub", "worker"]
         if with_worker:
             children.append(("worker", subprocess.Popen(worker_command, env=env)))
-        log.info("Hookhub serving on http://%s:%s (database %s) — Ctrl-C to stop",
-                 host, port, _redact(settings["HOOKHUB_DATABASE_URL"]))
+        log.info("Hookhub serving on http://%s (database %s) — Ctrl-C to stop",
+                 env["HOOKHUB_BIND"], _redact(settings["HOOKHUB_DATABASE_URL"]))
         restarts: list[float] = []
         while stopping["signal"] is None:
             for index, (name, proc) in enumerate(children):
@@ -102,9 +114,11 @@ def _migrate() -> None:
 def _web_command(host: str, port: int, workers: int) -> list[str]:
     if importlib.util.find_spec("gunicorn") is not None:
         return [sys.executable, "-m", "gunicorn", "-c", "python:hub.web.gunicorn_conf",
-                "--bind", f"{host}:{port}", "--workers", str(workers)]
+                "--bind", hub_config.format_bind(host, port), "--workers", str(workers)]
     log.warning("gunicorn is not installed: using the Werkzeug development server")
-    code = f"from hub.web.app import create_app; create_app().run(host={host!r}, port={port}, threaded=True)"
+    code = ("import os; from hub.runtime import metrics; "
+            "metrics.prepare(os.environ['HOOKHUB_INSTANCE_PATH'], 'web', empty=True); "
+            f"from hub.web.app import create_app; create_app().run(host={host!r}, port={port}, threaded=True)")
     return [sys.executable, "-c", code]
 
 

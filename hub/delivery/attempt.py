@@ -24,10 +24,10 @@ from hub.delivery.signing import sign_headers
 from hub.outbound.errors import SendError, SSRFBlocked
 from hub.outbound.transport import get_sender
 from hub.plugin import Channel, ConnectionView, DeliveryView, HttpRequest, HttpResponse, OutboundMessage, SendResult
-from hub.runtime import lifecycle
+from hub.runtime import lifecycle, metrics
 from hub.runtime.plugin_host import get_host
 from hub.runtime.representations import connection_item
-from hub.storage.models import Connection, Delivery, DeliveryAttempt
+from hub.storage.models import Connection, Delivery, DeliveryAttempt, Event
 
 log = logging.getLogger(__name__)
 EXCERPT_BYTES = 4096
@@ -158,7 +158,28 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
         after.append(lambda: pacing.cool_down(app, conn, result.cooldown or 0))
     if dview is not None:
         after.append(lambda: _finished_hook(dview, result))
+    after.append(_counted(session, delivery, "retry" if retry else delivery.status))
+    if not result.ok:
+        after.append(_logged(delivery, conn, "retry" if retry else str(delivery.status), result.detail))
     return delivery.status
+
+
+def _logged(delivery: Delivery, conn: Connection, fate: str, detail: str | None) -> Callable[[], None]:
+    """The log line of a failed attempt, written once it is committed: INFO while it will be
+    retried, WARNING when the delivery has failed or is dead (values read now, not after the commit)."""
+    level = logging.INFO if fate == "retry" else logging.WARNING
+    what = (delivery.id, delivery.attempt_count, conn.id, fate, (detail or "")[:300])
+    return lambda: log.log(level, "delivery %s attempt %d to %s: %s (%s)", *what)
+
+
+def _counted(session: Session, delivery: Delivery, outcome: str) -> Callable[[], None]:
+    """The metrics of a recorded attempt, counted once it is committed: its outcome, and for a
+    delivered one the seconds since its event was accepted."""
+    seconds = None
+    if outcome == DeliveryStatus.DELIVERED and delivery.event_id and delivery.delivered_at:
+        event = session.get(Event, delivery.event_id)      # loaded with the batch: no query
+        seconds = (delivery.delivered_at - event.received_at).total_seconds() if event is not None else None
+    return lambda: metrics.delivery(str(outcome), seconds)
 
 
 def reschedule(delivery: Delivery, wait: float, after: AfterCommit, app: Flask, why: str = "") -> None:

@@ -44,6 +44,7 @@ class Send:
     view: ConnectionView
     dview: DeliveryView
     request: HttpRequest
+    slot: pacing.Slot | None = None     # the concurrency slot this send holds, when its connection caps them
 
 
 def deliver_many(delivery_ids: list[str]) -> str:
@@ -102,14 +103,16 @@ def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection 
         reschedule(delivery, early, after, app, "early")
         return "rescheduled"
     channel = host.channels.get(conn.channel)
-    wait_for = pacing.acquire(app, conn, channel)
-    if wait_for:
-        reschedule(delivery, wait_for, after, app, "paced")
+    paced = pacing.acquire(app, conn, channel, holder=delivery.id)
+    if paced.wait:
+        reschedule(delivery, paced.wait, after, app, "paced")
         return "paced"
     view = views(conn)
     prepared = _render_and_build(app, session, delivery, conn, event, channel, view, after)
     if not isinstance(prepared, Send):
-        pacing.release(app, conn)
+        pacing.release(app, paced.slot)
+        return prepared
+    prepared.slot = paced.slot
     return prepared
 
 
@@ -166,7 +169,7 @@ def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:
         for future in done:
             send = futures[future]
             outcomes[record(app, session, send.delivery, send.conn, future.result(), send.dview, after)] += 1
-            after.append(lambda conn=send.conn: pacing.release(app, conn))
+            after.append(lambda slot=send.slot: pacing.release(app, slot))
         _commit(session, after)
     return outcomes
 
@@ -175,6 +178,7 @@ def _working_for(job_id: str | None, app: Flask, send: Send) -> Attempt:
     """One send on a pool thread, its log lines stamped with the job it works for."""
     token = WORKING_FOR.set(job_id)
     try:
+        pacing.renew(app, send.slot)
         return send_and_interpret(app, send.channel, send.request, send.view)
     finally:
         WORKING_FOR.reset(token)

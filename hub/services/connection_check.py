@@ -60,15 +60,16 @@ def _send(app: Flask, conn: Connection, channel: Any, message: OutboundMessage, 
     except HookhubError as exc:
         return {"ok": False, "status": 0, "detail": f"the message could not be built: {exc.message}"}
     deadline = time.monotonic() + MAX_PACING_WAIT
-    while (wait := pacing.acquire(app, conn, channel)) > 0:
-        if time.monotonic() + wait > deadline:
-            return {"ok": False, "status": 0,
-                    "detail": f"the connection's rate limit allows no send for another {wait:.0f} s; try again then"}
-        time.sleep(wait)
+    holder = f"test_{message.webhook_id}"
+    while (paced := pacing.acquire(app, conn, channel, holder)).wait > 0:
+        if time.monotonic() + paced.wait > deadline:
+            return {"ok": False, "status": 0, "detail": "the connection's rate limit allows no send for another "
+                                                        f"{paced.wait:.0f} s; try again then"}
+        time.sleep(paced.wait)
     try:
         attempt = send_and_interpret(app, channel, request, view)
     finally:
-        pacing.release(app, conn)
+        pacing.release(app, paced.slot)
     result = attempt.result
     status = attempt.response.status if attempt.response is not None else 0
     if result.ok:

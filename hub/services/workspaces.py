@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.core.errors import Conflict, NotFound, invalid
@@ -25,9 +26,12 @@ MAX_RETENTION_DAYS = 3650
 def ensure_workspace(session: Session, workspace_id: str = DEFAULT_WORKSPACE) -> Workspace:
     ws = session.get(Workspace, workspace_id)
     if ws is None:
-        ws = Workspace(id=workspace_id, name=workspace_id, retention_days=30)
-        session.add(ws)
-        session.flush()
+        try:
+            with session.begin_nested():
+                ws = Workspace(id=workspace_id, name=workspace_id, retention_days=30)
+                session.add(ws)
+        except IntegrityError:      # another node created it at the same moment (nodes starting together)
+            ws = session.get(Workspace, workspace_id)
     return ws
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 
 import redis
+
+from hub.storage.instance import instance_socket_path
 
 
 def redis_server_binary() -> str:
@@ -28,12 +28,8 @@ def redis_server_binary() -> str:
 
 
 def socket_path_for(instance_path: str) -> str:
-    """A Unix socket path for this instance, short enough for the 107-byte limit."""
-    path = os.path.join(instance_path, "redis.sock")
-    if len(path) <= 100:
-        return path
-    digest = hashlib.sha256(instance_path.encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"hookhub-{digest}.sock")
+    """This instance's Redis socket, short enough for the 107-byte limit."""
+    return instance_socket_path(instance_path, "redis.sock")
 
 
 class EmbeddedRedis:

@@ -1,4 +1,8 @@
-"""Rate limits shared by every process through Redis (the ``limits`` library, fixed windows)."""
+"""Rate limits shared by every process through Redis (the ``limits`` library, fixed windows), on
+the app's own Redis client: the same connection pool, so a Sentinel failover or a ``rediss://``
+URL works for the limits exactly as for the queues. (``limits`` has its own Sentinel scheme,
+``redis+sentinel://host:26379/service``, with no database and reads from replicas by default: handing
+it our pool keeps one spelling of the URL and one view of where the master is.)"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ import time
 from functools import lru_cache
 
 import limits
+import redis
 from flask import Flask
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
 from hub.storage.extensions import app_object
-from hub.storage.redis import get_redis_url
+from hub.storage.redis import get_redis
+from hub.storage.redis_outage import RedisOutage, is_routine_fault, redis_outage
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +31,6 @@ def parse_limit(text: str) -> limits.RateLimitItem:
         raise ValueError(f"{text!r} is not a rate limit; write it like '10/second' or '600/minute'") from None
 
 
-def storage_uri(redis_url: str) -> str:
-    """The ``limits`` spelling of a redis-py URL (``unix://`` becomes ``redis+unix://``)."""
-    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
-
-
 class RateLimiter:
     """``check(key, limit)`` → seconds to wait (0.0 when allowed), counting this request.
     ``exhausted(key, limit)`` asks the same without counting, and ``count(key, limit)`` counts
@@ -37,19 +38,30 @@ class RateLimiter:
     Fails open when Redis is down: refusing genuine traffic because the limiter is unavailable
     would be worse."""
 
-    def __init__(self, redis_url: str) -> None:
-        self._strategy = FixedWindowRateLimiter(RedisStorage(storage_uri(redis_url)))
+    def __init__(self, client: redis.Redis, outage: RedisOutage | None = None) -> None:
+        # "redis://" only names the storage type: the client's pool decides where commands go.
+        self._strategy = FixedWindowRateLimiter(RedisStorage("redis://", connection_pool=client.connection_pool))
+        self._outage = outage or RedisOutage()
 
     def check(self, key: str, limit_text: str) -> float:
         item = _cached_limit(limit_text)
         try:
             if self._strategy.hit(item, key):
+                self._outage.over()
                 return 0.0
             reset = self._strategy.get_window_stats(item, key).reset_time
         except Exception as exc:  # limits wraps the driver's errors in several types
-            log.warning("rate limiter unavailable, allowing: %s", exc)
+            self._unavailable(exc, "allowing")
             return 0.0
+        self._outage.over()
         return max(0.001, reset - time.time())
+
+    def _unavailable(self, exc: Exception, meanwhile: str) -> None:
+        # Once per outage, not once per request: a busy web process would log thousands of lines.
+        if is_routine_fault(exc):
+            self._outage.report(f"the rate limiter ({meanwhile} meanwhile)", exc)
+        else:
+            log.warning("rate limiter unavailable, %s: %s", meanwhile, exc)
 
     def exhausted(self, key: str, limit_text: str) -> float:
         """Seconds until ``key`` may be counted again (0.0 when it may now); counts nothing."""
@@ -59,7 +71,7 @@ class RateLimiter:
                 return 0.0
             reset = self._strategy.get_window_stats(item, key).reset_time
         except Exception as exc:
-            log.warning("rate limiter unavailable, allowing: %s", exc)
+            self._unavailable(exc, "allowing")
             return 0.0
         return max(0.001, reset - time.time())
 
@@ -68,12 +80,13 @@ class RateLimiter:
         try:
             self._strategy.hit(_cached_limit(limit_text), key)
         except Exception as exc:
-            log.warning("rate limiter unavailable, not counted: %s", exc)
+            self._unavailable(exc, "not counting")
 
 
 def get_rate_limiter(app: Flask) -> RateLimiter:
     """The app's limiter, on the app's Redis (made on first use: Redis may be embedded and lazy)."""
-    return app_object(app, "hookhub.rate_limiter", lambda: RateLimiter(get_redis_url(app)))
+    outage = redis_outage(app)      # not inside the make function: app_object's lock is not re-entrant
+    return app_object(app, "hookhub.rate_limiter", lambda: RateLimiter(get_redis(app), outage))
 
 
 @lru_cache(maxsize=256)

@@ -1,13 +1,23 @@
-"""Apply Alembic migrations to the app's database (``hookhub db upgrade``, ``hookhub serve``)."""
+"""Apply Alembic migrations to the app's database (``hookhub db upgrade``, ``hookhub serve``).
+
+On PostgreSQL the migrations run under an advisory lock, so nodes that start together migrate one
+after the other: the first applies them, the next finds the schema at head and does nothing."""
 
 from __future__ import annotations
 
+import logging
+
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from hub.storage.db import Database
+
+log = logging.getLogger(__name__)
+#: pg_advisory_xact_lock's key for "migrating this database" ("Hookhub!" as a 64-bit integer).
+MIGRATION_LOCK = int.from_bytes(b"Hookhub!", "big")
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -21,8 +31,16 @@ def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; a no-op when it is already there."""
     cfg = alembic_config(database.url)
     with database.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _lock_migrations(conn)          # held until this transaction ends, migrations included
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def _lock_migrations(conn: sa.Connection) -> None:
+    if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(MIGRATION_LOCK))).scalar():
+        log.info("another node is migrating this database; waiting for it to finish")
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
 
 
 def pending(database: Database) -> bool:

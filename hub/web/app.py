@@ -16,7 +16,7 @@ from hub.services.tokens import ensure_bootstrap_token
 from hub.storage import config as hub_config
 from hub.storage import db, redis, vault
 from hub.storage.db import get_database
-from hub.web import api, console, errors, hook_endpoint, probes
+from hub.web import api, console, errors, hook_endpoint, metrics, probes, request_ids
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ def create_app(config: Any = None) -> HubApp:
     changes.init_app(app)
     plugin_host.init_app(app)
     probes.init_app(app)
+    metrics.init_app(app)
     hook_endpoint.init_app(app)
     api.init_app(app)
     console.init_app(app)
     get_host(app).hook.hub_register_blueprints(register=app.register_blueprint)
+    request_ids.init_app(app)      # last: it wraps the whole WSGI app, hook endpoint included
     bootstrap(app)
     return app
 

@@ -41,9 +41,10 @@ def job_is_held(client: redis.Redis, job_id: str) -> bool:
         return client.lpos(Queue(job.origin, connection=client).key, job_id) is not None
     if status == JobStatus.SCHEDULED:
         # Held while a scheduler can still move it to its queue: RQ's scheduler runs every second,
-        # and a stopped one is restarted within about a minute (hub.worker.runner), so a job long overdue
-        # is stranded. Its work is dispatched again under a new job id; the old job, should it run
-        # after all, finds its deliveries taken by the new one and skips them (hub.delivery.engine).
+        # a stopped one is restarted within seconds and a dead worker's lock is taken over once its
+        # heartbeat lapses (hub.worker.runner), so a job long overdue is stranded. Its work is
+        # dispatched again under a new job id; the old job, should it run after all, finds its
+        # deliveries taken by the new one and skips them (hub.delivery.engine).
         due = client.zscore(ScheduledJobRegistry(job.origin, connection=client).key, job_id)
         return due is not None and due > (utcnow() - SCHEDULE_STALL).timestamp()
     if status in WAITING:

@@ -18,40 +18,69 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
+from hub.core.logs import ContextFilter, configure
 from hub.inbound.handoff import start_pump
 from hub.storage.queue import QUEUE_NAMES, current_job_id, get_queue
-from hub.storage.redis import get_redis
+from hub.storage.redis import get_redis, new_redis_client
+from hub.storage.redis_outage import RedisOutage, is_routine_fault, redis_outage
+from hub.worker.liveness import ALIVE_KEY
+from hub.worker.redis_faults import RoutineRedisFaults
 from hub.worker.sweeper import start_background
 
 log = logging.getLogger(__name__)
 SCHEDULER_CHECK = 5.0     # seconds between checks that this worker's scheduler process still runs
+SCHEDULER_LOST_REDIS = 75   # the scheduler process's exit code when Redis went away (EX_TEMPFAIL)
+_DELETE_IF_OWNER = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 PR_SET_PDEATHSIG = 1
 
 
-class JobIdFilter(logging.Filter):
-    """Stamps ``job_id`` on every log record (``-`` outside a job)."""
+class JobIdFilter(ContextFilter):
+    """Stamps ``job_id`` (the RQ job this thread runs) and ``request_id`` on every log record."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.job_id = current_job_id() or "-"
-        return True
+    def __init__(self) -> None:
+        super().__init__(current_job_id)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s"
 
 
-def configure_job_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(JobIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+def configure_job_logging(level: str = "INFO", outage: RedisOutage | None = None, fmt: str = "text") -> None:
+    """Every line of this process (RQ's, its scheduler's, ours) to stderr, as text or JSON."""
+    configure(level, fmt, job_id=current_job_id, filters=[RoutineRedisFaults(outage)] if outage else (),
+              text_format=LOG_FORMAT)
 
 
 class HubScheduler(RQScheduler):
     """RQ's scheduler process (it moves due retries onto their queue), tied to its worker: when the
     worker dies, even by SIGKILL, the kernel sends the scheduler SIGTERM, so no orphan keeps
-    running (and holding the scheduler lock) after its worker is gone."""
+    running (and holding the scheduler lock) after its worker is gone.
+
+    Its Redis client comes from the hub's connection factory (RQ would rebuild one from the
+    worker's pool settings, which cannot follow a Sentinel failover), and a lost Redis ends it
+    quietly with SCHEDULER_LOST_REDIS: its worker starts it again once Redis answers."""
+
+    redis_factory = None    # () -> redis.Redis, set by the worker
+
+    def acquire_locks(self, auto_start=False):
+        """RQ's own, after freeing each lock whose owner's worker is gone: its owner token is its
+        worker's name (see HubWorker._start_scheduler), and a worker without a ``hookhub:alive``
+        heartbeat for ALIVE_TTL seconds is dead, so its lock need not run out its minute.
+        A scheduler that was alive after all finds its lock taken at its next heartbeat and
+        stands down (RQ's own takeover handling)."""
+        for queue in self._queue_names:
+            key = self.get_locking_key(queue)
+            owner = self.connection.get(key)
+            owner = owner.decode() if isinstance(owner, bytes) else owner
+            if owner and owner != self.name and not self.connection.exists(ALIVE_KEY.format(owner)):
+                if self.connection.eval(_DELETE_IF_OWNER, 1, key, owner):
+                    log.info("took over the RQ scheduler lock of %s, whose worker is gone", owner)
+        return super().acquire_locks(auto_start=auto_start)
+
+    @property
+    def connection(self):
+        if self._connection is None and self.redis_factory is not None:
+            self._connection = self.redis_factory()
+        return super().connection
 
     def start(self):
         self._worker_pid = os.getpid()
@@ -63,7 +92,14 @@ class HubScheduler(RQScheduler):
         _terminate_with_parent()
         if os.getppid() != self._worker_pid:   # the worker died before prctl took effect
             return
-        super().work()
+        try:
+            super().work()
+        except redis.RedisError as exc:
+            if not is_routine_fault(exc):
+                raise
+            self.log.debug("scheduler: Redis went away (%s); exiting for the worker to start it again", exc)
+            logging.shutdown()
+            os._exit(SCHEDULER_LOST_REDIS)   # past RQ's wrapper, which would log a traceback
 
 
 def _terminate_with_parent() -> None:
@@ -94,13 +130,15 @@ class HubWorker(SimpleWorker):
     # RQ's scheduler process exits on any Redis error, and RQ only tries to start it again in its
     # maintenance pass (every 10 minutes, and not while the worker blocks waiting for jobs): a Redis
     # blip would hold every scheduled retry that long. A watchdog thread restarts it within seconds
-    # (once its lock is free: a dead scheduler's lock expires after about a minute).
+    # (once its lock is free: a dead worker's lock is taken over once its heartbeat has lapsed).
     def _start_scheduler(self, burst=False, logging_level="INFO", date_format=DEFAULT_LOGGING_DATE_FORMAT,
                          log_format=DEFAULT_LOGGING_FORMAT) -> None:
         """RQ's own, with our scheduler class and the watchdog."""
         self.scheduler = HubScheduler(self.queues, connection=self.connection, serializer=self.serializer,
+                                      name=self.name,   # the lock's owner token: see HubScheduler.acquire_locks
                                       logging_level=logging_level if logging_level is not None else self.log.level,
                                       date_format=date_format, log_format=log_format)
+        self.scheduler.redis_factory = lambda: new_redis_client(self.app)
         self.scheduler.acquire_locks()
         if burst:
             if self.scheduler.acquired_locks:
@@ -126,8 +164,11 @@ class HubWorker(SimpleWorker):
                     continue
                 try:
                     if scheduler.acquire_locks(auto_start=True) and process is not None:
-                        log.warning("the RQ scheduler process had stopped (exit code %s); started it again",
-                                    process.exitcode)
+                        if process.exitcode == SCHEDULER_LOST_REDIS:
+                            log.info("the RQ scheduler process, stopped when Redis went away, runs again")
+                        else:
+                            log.warning("the RQ scheduler process had stopped (exit code %s); started it again",
+                                        process.exitcode)
                 except redis.RedisError as exc:
                     log.debug("scheduler check: Redis unavailable (%s)", exc)
 
@@ -164,8 +205,11 @@ class HubWorker(SimpleWorker):
         def run() -> None:
             try:
                 self.perform_job(job, queue, execution)
-            except Exception:  # perform_job records failures itself; never lose the slot
-                self.log.exception("job %s crashed outside RQ's handling", job.id)
+            except Exception as exc:  # perform_job records failures itself; never lose the slot
+                if is_routine_fault(exc):   # RQ's bookkeeping met a lost Redis: the job's work is committed
+                    redis_outage(self.app).report(f"recording the end of job {job.id}", exc)
+                else:
+                    self.log.exception("job %s crashed outside RQ's handling", job.id)
             finally:
                 self._slots.release()
 
@@ -211,7 +255,8 @@ def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = Fal
     inbound hand-off in background threads. A work loop that ends because Redis went away is
     started again (with a new RQ worker) once Redis answers: a worker outlives an outage."""
     level = app.config.get("HOOKHUB_LOG_LEVEL", "INFO")
-    configure_job_logging(level)
+    outage = redis_outage(app)
+    configure_job_logging(level, outage, app.config.get("HOOKHUB_LOG_FORMAT", "text"))
     faulthandler.register(signal.SIGUSR1, all_threads=True)   # `kill -USR1 <pid>` prints every stack
     _warn_if_pool_too_small(app)
     stop = threading.Event()
@@ -230,13 +275,18 @@ def run_worker(app: Flask, queues: list[str] | None = None, *, burst: bool = Fal
                 worked = worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=level,
                                      log_format=LOG_FORMAT.replace("%(job_id)s", "-")) or worked
             except redis.RedisError as exc:
-                log.error("worker lost Redis: %s", exc)
+                if is_routine_fault(exc):
+                    outage.report("the worker's work loop", exc)
+                else:
+                    log.error("the work loop failed on a Redis error: %s", exc)
             if burst or stop.is_set() or (worker is not None and _stop_was_requested(worker)):
                 return worked
             # RQ's handlers still point at the finished worker: a stop request now must end us.
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
-            log.warning("the work loop ended without a stop request (Redis outage?); restarting in 2 s")
+            (log.info if outage.ongoing else log.warning)(
+                "the work loop ended without a stop request%s; starting it again in 2 s",
+                " (Redis is away)" if outage.ongoing else "")
             if stop.wait(2):
                 return worked
     finally:

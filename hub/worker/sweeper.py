@@ -19,6 +19,7 @@ from hub.delivery.routing import enqueue_routing, new_route_job_id
 from hub.storage import db
 from hub.storage.models import Event
 from hub.storage.redis import get_redis
+from hub.storage.redis_outage import is_routine_fault, redis_outage
 from hub.worker.housekeeping import housekeep
 from hub.worker.liveness import ALIVE_KEY, ALIVE_TTL, job_is_held, mark_alive
 from hub.worker.recovery import requeue_stuck_deliveries
@@ -70,13 +71,20 @@ def start_background(app: Flask, worker_name: Callable[[], str], stop: threading
     """Heartbeat this worker (under its current name) and sweep every HOOKHUB_SWEEP_INTERVAL
     seconds until ``stop`` is set."""
     interval = float(app.config["HOOKHUB_SWEEP_INTERVAL"])
+    outage = redis_outage(app)
 
     def loop() -> None:
         while not stop.is_set():
             try:
                 mark_alive(get_redis(app), worker_name())
+                outage.over()                 # Redis answered: an outage, if any, is over
                 sweep(app)
-            except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
+            except redis.RedisError as exc:
+                if is_routine_fault(exc):
+                    outage.report("the sweeper", exc)
+                else:
+                    log.warning("sweep skipped: %s", exc)
+            except sa.exc.SQLAlchemyError as exc:
                 log.warning("sweep skipped: %s", exc)
             except Exception:
                 log.exception("sweep failed")

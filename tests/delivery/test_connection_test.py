@@ -27,6 +27,15 @@ def test_a_working_endpoint_gets_a_labelled_signed_message(api, receiver):
     assert body["event_type"] == "hookhub.test" and "Test message from Hookhub" in body["text"]
 
 
+def test_a_capped_connection_frees_its_slot_after_each_test(api, receiver):
+    """Under ``max_concurrency: 1`` the test send takes the connection's one slot and gives it back:
+    a second test right after goes out too, instead of waiting for the first one's lease to end."""
+    target = make_target(api, receiver.url + "/hook", max_concurrency=1)
+    for _ in range(2):
+        assert api.post(f"/connections/{target}/test").json["ok"] is True
+    assert len(receiver.wait_for(2)) == 2
+
+
 @pytest.mark.parametrize("config, reply, status, words", [
     ({}, Reply(404, "no such hook"), 404, "not delivered: HTTP 404: no such hook"),
     ({}, Reply(500, "boom"), 500, "not delivered: HTTP 500: boom"),

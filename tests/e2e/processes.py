@@ -77,10 +77,12 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def start_serve(cwd: Path, port: int, env: dict[str, str], log_name: str = "serve.log") -> subprocess.Popen:
+def start_serve(cwd: Path, port: int | None, env: dict[str, str], log_name: str = "serve.log") -> subprocess.Popen:
+    """``hookhub serve --port <port>`` in ``cwd`` (without ``--port`` when ``port`` is None:
+    HOOKHUB_BIND decides), its output in ``cwd/log_name``."""
     log = open(cwd / log_name, "wb")
-    return subprocess.Popen([str(VENV_BIN / "hookhub"), "serve", "--port", str(port)], cwd=cwd, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    command = [str(VENV_BIN / "hookhub"), "serve", *(["--port", str(port)] if port is not None else [])]
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
@@ -98,7 +100,7 @@ class RedisServer:
     def start(self):
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.fail("redis-server is not installed: `make install` installs it")
+            pytest.fail("redis-server is not installed: `make test` installs it")
         self.proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(self.sock), "--dir", str(self.folder),
                                       "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
                                      stdout=subprocess.DEVNULL)

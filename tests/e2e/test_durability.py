@@ -149,6 +149,10 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         log_text = (tmp_path / "processes.log").read_text()
         recovered = [int(n) for n in re.findall(r"sweeper re-enqueued .*'deliveries_requeued': (\d+)", log_text)]
         assert sum(recovered) > 0, "the kill stranded no send, so the sweeper had nothing to prove"
+        # Routine faults, routine logs: the Redis restart is one WARNING, never an ERROR or a traceback.
+        loud = [line for line in log_text.splitlines() if " ERROR " in line or "Traceback" in line]
+        assert loud == [], "\n".join(loud[:20])
+        assert "Redis is unreachable" in log_text
     finally:
         if worker.poll() is None:
             os.kill(worker.pid, signal.SIGUSR1)         # its thread stacks, into the log, for a post-mortem

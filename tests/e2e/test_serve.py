@@ -83,7 +83,7 @@ def test_serve_restarts_a_killed_worker(tmp_path):
 def test_serve_uses_configured_redis_and_postgresql(tmp_path, postgres_url):
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail("redis-server is not installed: `make install` installs it")
+        pytest.fail("redis-server is not installed: `make test` installs it")
     sock = tmp_path / "r.sock"
     redis_proc = subprocess.Popen([server, "--port", "0", "--unixsocket", str(sock), "--save", "",
                                    "--appendonly", "no"], stdout=subprocess.DEVNULL)

@@ -4,7 +4,8 @@ Every connection change is announced on a Redis channel after its commit (``hub.
 a listener thread in each web process clears the cache when a message arrives. While the listener
 is not subscribed (Redis down, reconnecting) the cache is bypassed and the database read every
 time, so a reset key stops working at once in every web process without a Redis round trip per
-request."""
+request. The same listener hears the failed authentications other processes announce
+(:mod:`hub.inbound.clean_clients`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from typing import Any
 import redis
 
 from hub.core.addresses import Network
+from hub.inbound import clean_clients
+from hub.inbound.clean_clients import CleanClients
 from hub.inbound.envelope import FieldMap
 from hub.inbound.replies import Reply
 from hub.plugin import ConnectionView, Provider
@@ -63,6 +66,7 @@ class ConnectionCache:
         self._generation = 0           # bumped by every invalidation: a load racing one is not cached
         self._listener_pid: int | None = None
         self._closed = threading.Event()
+        self.clean_clients = CleanClients(self._subscribed)
 
     def get(self, connection_id: str) -> ConnectionRuntime | None:
         self._ensure_listener()
@@ -85,10 +89,24 @@ class ConnectionCache:
                 self._items[connection_id] = (expires, runtime)
         return runtime
 
+    def holds(self, connection_id: str) -> bool:
+        """Whether a request for ``connection_id`` would be answered from memory now (no database read)."""
+        with self._lock:
+            hit = self._items.get(connection_id)
+        return self._subscribed.is_set() and hit is not None and hit[0] > time.monotonic()
+
     def invalidate(self) -> None:
         with self._lock:
             self._items.clear()
             self._generation += 1
+
+    def announce_failure(self, client: str) -> None:
+        """Tell every process that ``client`` failed to authenticate (see :mod:`hub.inbound.clean_clients`)."""
+        if self.clean_clients.failed(client):
+            try:
+                self._redis().publish(clean_clients.CHANNEL, client)
+            except Exception as exc:  # Redis away: no listener is subscribed, so nobody believes anything
+                log.debug("could not announce a failed authentication: %s", exc)
 
     def close(self) -> None:
         """Stop the listener thread (an app that is thrown away, as in tests)."""
@@ -111,14 +129,17 @@ class ConnectionCache:
             pubsub = None
             try:
                 pubsub = self._redis().pubsub(ignore_subscribe_messages=False)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(CHANNEL, clean_clients.CHANNEL)   # one command: both at once
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
                         self.invalidate()          # anything cached before the subscription is suspect
+                        self.clean_clients.forget_all()
                         self._subscribed.set()
+                    elif message["type"] == "message" and message["channel"] == clean_clients.CHANNEL.encode():
+                        self.clean_clients.heard(message["data"].decode("utf-8", "replace"))
                     elif message["type"] == "message":
                         self.invalidate()
             except Exception as exc:  # Redis gone: bypass the cache until subscribed again
@@ -127,6 +148,7 @@ class ConnectionCache:
             finally:
                 self._subscribed.clear()
                 self.invalidate()
+                self.clean_clients.forget_all()
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         pubsub.close()

@@ -9,7 +9,6 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,14 +35,14 @@ from hub.core.times import utcnow
 from hub.inbound import callbacks, replies
 from hub.inbound.cache import ConnectionCache, ConnectionRuntime
 from hub.inbound.envelope import FieldMap, build_envelope
+from hub.inbound.event_store import EventStore
 from hub.inbound.failures import FailureRecorder
 from hub.plugin import InboundRequest, ParsedEvent, PluginResponse
 from hub.runtime.params import ParamValues
 from hub.runtime.plugin_host import PluginHost
 from hub.runtime.views import SecretStore, connection_view
 from hub.storage.db import Database
-from hub.storage.fastsql import FastStatement
-from hub.storage.models import Connection, Event, Workspace
+from hub.storage.models import Connection, Workspace
 from hub.storage.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class Gateway:
         self.rate_limiter = rate_limiter    # a callable returning a RateLimiter (lazy), or None
         self.cache = ConnectionCache(self._load, redis_client)   # redis_client: a callable (lazy)
         self.failures = FailureRecorder(database, redis_client, config)
-        self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
+        self.events = EventStore(database, max_rows=int(config.get("HOOKHUB_GROUP_COMMIT_ROWS") or 64))
 
     # ------------------------------------------------------------------ lookup
 
@@ -113,15 +112,21 @@ class Gateway:
     def admit(self, rt: ConnectionRuntime, client: str) -> None:
         """Whether ``client`` may call at all, before anything else is looked at: the connection's
         allowlist (403), then the client's recent failed authentications (429) — a flood of bad
-        keys is refused here, for the price of one Redis read."""
+        keys is refused here, for the price of one Redis read (none for a client that has not
+        failed lately: :mod:`hub.inbound.clean_clients`)."""
         if rt.allowed_ips and not within(client, rt.allowed_ips):
             raise Forbidden(f"{client} is not allowed to call this connection (see its allowed_ips)")
         limit = self.config.get("HOOKHUB_AUTH_FAILURE_LIMIT")
         if limit and self.rate_limiter is not None:
+            clean = self.cache.clean_clients          # no failure anywhere lately: Redis need not be asked
+            if clean.known(client):
+                return
+            generation = clean.generation()
             wait = self.rate_limiter().exhausted(f"authfail:{client}", limit)
             if wait:
                 raise RateLimited(f"too many failed authentications from {client} (at most {limit}); retry in "
                                   f"{wait:.0f} s", retry_after=wait)
+            clean.remember(client, generation)
 
     def authenticate(self, rt: ConnectionRuntime, *, provider: str, client: str, key: str | None) -> None:
         """The key (401, counted against the client), and only then the provider segment of the URL
@@ -140,6 +145,7 @@ class Gateway:
         limit = self.config.get("HOOKHUB_AUTH_FAILURE_LIMIT")
         if limit and self.rate_limiter is not None:
             self.rate_limiter().count(f"authfail:{client}", limit)
+            self.cache.announce_failure(client)
 
     def _load(self, connection_id: str) -> ConnectionRuntime | None:
         if not CONNECTION_ID.fullmatch(connection_id):   # not an id: no query (PostgreSQL refuses NUL)
@@ -255,9 +261,10 @@ class Gateway:
                    # the time from receipt to here (the insert's own commit cannot be in its row).
                    headers_sha256=headers_sha256(request.headers.items_multi()),
                    body_sha256=body_sha256(request.body),
-                   duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)))
+                   duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)),
+                   routed_at=None, enqueued_at=None)
         try:
-            original = self._insert(rt, row, request)
+            original = self.events.insert(row, window=rt.dedupe_window)
         except DataError as exc:  # the database refuses this payload: a retry would fail the same way
             log.warning("event for %s refused by the database: %s", rt.id, exc.orig)
             raise InvalidPayload("the payload cannot be stored (the database refused a value in it)") from None
@@ -268,55 +275,6 @@ class Gateway:
             return Outcome(status="duplicate", id=original, event_id=event_id, reply=reply,
                            envelope={**envelope, "id": original})
         return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=reply, envelope=envelope)
-
-    def _statements(self) -> tuple[FastStatement, FastStatement, FastStatement]:
-        if self._compiled is None:
-            engine = self.db.engine
-            dialect = engine.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            elif dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                raise PluginError(f"the {dialect} database is not supported; use SQLite or PostgreSQL")
-            table = Event.__table__
-            columns = ("id", "workspace_id", "connection_id", "provider", "event_id", "dedupe_key", "status",
-                       "envelope", "raw_body", "content_type", "remote_addr", "received_at", "routed_at",
-                       "enqueued_at", "headers_sha256", "body_sha256", "duration_ms")
-            self._compiled = (
-                FastStatement(engine, insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
-                              .on_conflict_do_nothing(index_elements=["connection_id", "dedupe_key"])
-                              .returning(table.c.id), [table.c.id]),
-                FastStatement(engine, sa.select(table.c.id, table.c.received_at).where(
-                    table.c.connection_id == sa.bindparam("connection_id"),
-                    table.c.dedupe_key == sa.bindparam("dedupe_key")), [table.c.id, table.c.received_at]),
-                FastStatement(engine, sa.update(table).where(table.c.id == sa.bindparam("holder"))
-                              .values(dedupe_key=sa.null())))
-        return self._compiled
-
-    def _insert(self, rt: ConnectionRuntime, row: dict[str, Any], request: InboundRequest) -> str | None:
-        """Insert the event; None when stored, else the id of the event that already holds this
-        event_id inside the window. The unique (connection, dedupe_key) index decides, so two
-        processes can never accept the same event twice, and a new event costs no extra lookup.
-        The routing job is not enqueued here: the worker's hand-off pump reads the events table."""
-        # Compiled once, run on this thread's raw connection (hub.storage.fastsql): SQLAlchemy's execution
-        # machinery cost more per request than the write. A duplicate is a no-op insert
-        # (ON CONFLICT DO NOTHING), not an error.
-        insert, holder_of, release = self._statements()
-        row = {**row, "routed_at": None, "enqueued_at": None}
-        for _ in range(2):
-            with self.db.fast.transaction() as cursor:
-                if insert.rows(cursor, row):
-                    return None
-                holders = holder_of.rows(cursor, {"connection_id": rt.id, "dedupe_key": row["dedupe_key"]})
-                if not holders:
-                    continue  # the holder lost its key meanwhile: try once more
-                holder_id, holder_received = holders[0]
-                if holder_received > request.received_at - timedelta(seconds=rt.dedupe_window):
-                    return holder_id
-                # The window has passed but the sweeper has not cleared the key yet.
-                release.rows(cursor, {"holder": holder_id})
-        raise Unavailable("the event could not be stored; retry later")
 
 
 def _column_text(value: str | None, limit: int) -> str | None:

@@ -120,7 +120,7 @@ class SQLiteWriteGate:
     TIMEOUT = 30.0
 
     def __init__(self) -> None:
-        self._gate = threading.Semaphore(1)   # released by whoever ends the transaction
+        self._gate = threading.Lock()         # a Lock, not an RLock: released by whoever ends the transaction
         self._holders: set[int] = set()       # id() of DBAPI connections inside a transaction
         self._lock = threading.Lock()
 

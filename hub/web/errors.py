@@ -1,14 +1,17 @@
 """Every error the hub answers, in one place: ``{"error": {"code", "message"}}`` with its status.
 
 No traceback ever reaches a client: unexpected exceptions become 500 ``internal_error`` and are
-logged with their traceback on the server."""
+logged with their traceback on the server. The hook endpoint, which answers outside Flask's request
+machinery (``hub.web.hook_endpoint``), builds its answers here too, handing the app's JSON provider
+in place of ``current_app``'s."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app
+from flask.json.provider import JSONProvider
 from werkzeug.exceptions import HTTPException
 
 from hub.core.errors import HookhubError
@@ -22,17 +25,22 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+def _json(provider: JSONProvider | None) -> JSONProvider:
+    return provider if provider is not None else current_app.json
+
+
+def error_response(status: int, code: str, message: str, *, provider: JSONProvider | None = None,
+                   **extra: Any) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update(extra)
-    response = jsonify({"error": body})
+    response = _json(provider).response({"error": body})     # what jsonify() makes
     response.status_code = status
     return response
 
 
-def handle_hookhub_error(exc: HookhubError) -> Response:
+def handle_hookhub_error(exc: HookhubError, provider: JSONProvider | None = None) -> Response:
     body = exc.to_dict()["error"]
-    response = jsonify({"error": body})
+    response = _json(provider).response({"error": body})
     response.status_code = exc.status
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -40,29 +48,30 @@ def handle_hookhub_error(exc: HookhubError) -> Response:
     return response
 
 
-def handle_http_exception(exc: HTTPException) -> Response:
+def handle_http_exception(exc: HTTPException, provider: JSONProvider | None = None) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     if status == 422 and "messages" in data:
         fields = _flatten_locations(data["messages"])
         names = ", ".join(sorted(fields)) or "the body"
-        return error_response(422, "validation_error", f"invalid value for: {names}", fields=fields)
+        return error_response(422, "validation_error", f"invalid value for: {names}", provider=provider, fields=fields)
     if status >= 500:
         return error_response(status, "internal_error" if status == 500 else _HTTP_CODES.get(status, "error"),
-                              "the server could not complete the request" if status == 500 else exc.description)
+                              "the server could not complete the request" if status == 500 else exc.description,
+                              provider=provider)
     code = _HTTP_CODES.get(status, "error")
     message = data.get("message") or exc.description or exc.name
-    response = error_response(status, code, message)
+    response = error_response(status, code, message, provider=provider)
     if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
 
 
-def handle_unexpected(exc: Exception) -> Response:
+def handle_unexpected(exc: Exception, provider: JSONProvider | None = None) -> Response:
     if isinstance(exc, HTTPException):
-        return handle_http_exception(exc)
+        return handle_http_exception(exc, provider)
     log.exception("unhandled error")
-    return error_response(500, "internal_error", "the server could not complete the request")
+    return error_response(500, "internal_error", "the server could not complete the request", provider=provider)
 
 
 def _flatten_locations(messages: Any) -> dict[str, Any]:

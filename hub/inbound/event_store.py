@@ -1,0 +1,84 @@
+"""Storing an accepted event: one row of the events table, whose unique (connection, dedupe key)
+index decides duplicates, committed together with the other requests of this process (a group
+commit, :mod:`hub.storage.group_commit`) before the request is answered.
+
+The statements are compiled once and run on a raw DBAPI cursor (:mod:`hub.storage.fastsql`):
+SQLAlchemy's execution machinery cost more per request than the write. A duplicate is a no-op
+insert (``ON CONFLICT DO NOTHING``) followed by a look at the holder of its key, which finds an
+earlier row of the same batch exactly as it finds a committed one — so a duplicate inside one batch
+is answered ``duplicate`` with the first one's id. The routing job is not enqueued here: the
+worker's hand-off pump reads the events table (the outbox)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.core.errors import PluginError, Unavailable
+from hub.storage.db import Database
+from hub.storage.fastsql import FastStatement
+from hub.storage.group_commit import GroupCommit
+from hub.storage.models import Event
+
+#: The columns an insert gives (the others keep their server defaults).
+COLUMNS = ("id", "workspace_id", "connection_id", "provider", "event_id", "dedupe_key", "status", "envelope",
+           "raw_body", "content_type", "remote_addr", "received_at", "routed_at", "enqueued_at", "headers_sha256",
+           "body_sha256", "duration_ms")
+
+
+class EventStore:
+    """The inbound insert of one app: its compiled statements and its group commit."""
+
+    def __init__(self, database: Database, *, max_rows: int = 64) -> None:
+        self.db = database
+        self.commits = GroupCommit(database.fast, max_rows=max_rows)
+        self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
+
+    def insert(self, row: dict[str, Any], *, window: int) -> str | None:
+        """Store ``row`` (a value for each of :data:`COLUMNS`); None once it is committed, or the id
+        of the event that holds its dedupe key inside ``window`` seconds (nothing is stored then).
+        Raises SQLAlchemy's errors (``DataError``: the database refused a value of this row) or
+        :class:`Unavailable`; an error of the shared transaction is raised to every request of it."""
+        insert, holder_of, release = self._statements()
+        key = row["dedupe_key"]
+
+        def work(cursor: Any) -> str | None:
+            for _ in range(2):
+                if insert.rows(cursor, row):
+                    return None
+                holders = holder_of.rows(cursor, {"connection_id": row["connection_id"], "dedupe_key": key})
+                if not holders:
+                    continue  # the holder lost its key meanwhile (PostgreSQL, another process): once more
+                holder_id, holder_received = holders[0]
+                if holder_received > row["received_at"] - timedelta(seconds=window):
+                    return holder_id
+                # The window has passed but housekeeping has not cleared the key yet.
+                release.rows(cursor, {"holder": holder_id})
+            raise Unavailable("the event could not be stored; retry later")
+
+        # Ordered by key inside a batch: PostgreSQL's unique-key locks are then taken in one order.
+        return self.commits.run(work, order=(row["connection_id"], key) if key is not None else None)
+
+    def _statements(self) -> tuple[FastStatement, FastStatement, FastStatement]:
+        if self._compiled is None:
+            engine = self.db.engine
+            dialect = engine.dialect.name
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            elif dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                raise PluginError(f"the {dialect} database is not supported; use SQLite or PostgreSQL")
+            table = Event.__table__
+            self._compiled = (
+                FastStatement(engine, insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in COLUMNS})
+                              .on_conflict_do_nothing(index_elements=["connection_id", "dedupe_key"])
+                              .returning(table.c.id), [table.c.id]),
+                FastStatement(engine, sa.select(table.c.id, table.c.received_at).where(
+                    table.c.connection_id == sa.bindparam("connection_id"),
+                    table.c.dedupe_key == sa.bindparam("dedupe_key")), [table.c.id, table.c.received_at]),
+                FastStatement(engine, sa.update(table).where(table.c.id == sa.bindparam("holder"))
+                              .values(dedupe_key=sa.null())))
+        return self._compiled

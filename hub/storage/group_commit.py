@@ -1,0 +1,172 @@
+"""Group commit: the short write transactions of concurrent threads in a process, run as one.
+
+Each caller hands :meth:`GroupCommit.run` a piece of work (a function of a DBAPI cursor) and is
+answered only after the commit of the transaction that ran it has succeeded — so whatever a caller
+does once ``run`` returns (answer a webhook 200) still follows a commit of its own rows. What it
+saves is the commit itself: on SQLite the write lock, ``BEGIN IMMEDIATE`` and the WAL frames of
+every page the transaction touched, on PostgreSQL the round trips and a WAL flush — paid once per
+batch instead of once per row.
+
+How a batch forms (leader and followers, no thread of its own): the first caller to arrive while
+no transaction is running leads — it opens the transaction (on its thread's own connection,
+:class:`~hub.storage.fastsql.FastWriter`; on SQLite after the process's write gate), then takes
+the waiting work, up to ``max_rows`` pieces, runs it in arrival order, commits, and hands each
+caller its result. Callers that arrive meanwhile wait; when the leader is done, the oldest of them
+leads the next batch. So a lone request commits at once, as it always did, and under load the
+batches grow by themselves with the work that arrived while the previous one ran. The bound on
+how long a piece of work waits: the batch running when it arrived, then its own, each at most
+``max_rows`` pieces — there is no timer to wait for.
+
+Failures: when the transaction fails (BEGIN, a broken connection, a database error that is not one
+row's fault, or the COMMIT itself), every caller of the batch gets the error and nothing of the
+batch is stored. When one piece of work fails for its own reasons (the database refuses its values:
+``DataError``, ``IntegrityError``; or an exception of its own), the transaction is rolled back, that
+caller gets its error, and the others go first into the next batch.
+
+Within a batch, work may be ordered by a key (``run(work, order=…)``; a stable sort, so equal keys
+keep their arrival order): PostgreSQL's row locks on unique keys are then taken in one order by
+every process, so two batches inserting the same keys cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+from hub.storage.fastsql import FastWriter
+
+T = TypeVar("T")
+#: Errors that are the fault of one piece of work's values, not of the database or the connection.
+ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError)
+
+
+class GroupCommitTimeout(sa.exc.OperationalError):
+    """A caller waited longer than ``GroupCommit.patience`` for a batch to take its work."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__("group commit", {}, Exception(f"no transaction took this write within {waited:.0f} s"))
+
+
+class _Slot(Generic[T]):
+    """One caller's work, and the lock its thread sleeps on until the work is done or it leads."""
+
+    __slots__ = ("work", "order", "wake", "leads", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Any], T], order: Any) -> None:
+        self.work = work
+        self.order = order
+        self.wake = threading.Lock()
+        self.wake.acquire()              # released by whoever finishes this slot or makes it lead
+        self.leads = False
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True
+        self.wake.release()
+
+
+class GroupCommit:
+    """Runs work from many threads in shared transactions on ``writer`` (see the module's text)."""
+
+    patience = 60.0     # seconds a caller waits for a batch to take its work (the database hangs)
+
+    def __init__(self, writer: FastWriter, *, max_rows: int = 64) -> None:
+        self.writer = writer
+        self.max_rows = max(1, int(max_rows))
+        self._lock = threading.Lock()
+        self._queue: deque[_Slot[Any]] = deque()
+        self._leading = False            # a thread is leading: running batches, or about to
+        self.batches = 0                 # transactions committed or failed (for tests and tuning)
+        self.rows = 0                    # pieces of work they ran
+
+    def run(self, work: Callable[[Any], T], *, order: Any = None) -> T:
+        """Run ``work(cursor)`` in a transaction shared with concurrent callers and return its
+        result once that transaction has committed; raise otherwise — the database's error as
+        SQLAlchemy's exception, or ``work``'s own exception."""
+        slot: _Slot[T] = _Slot(work, order)
+        with self._lock:
+            self._queue.append(slot)
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            self._wait(slot)
+        if not slot.done:                # promoted: lead until this slot's work is done
+            self._lead(slot)
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def waiting(self) -> int:
+        """How many pieces of work wait for a batch to take them."""
+        with self._lock:
+            return len(self._queue)
+
+    def _wait(self, slot: _Slot[Any]) -> None:
+        if slot.wake.acquire(timeout=self.patience):
+            return
+        with self._lock:
+            if not slot.leads and slot in self._queue:   # no batch took it: withdraw it, it will never run
+                self._queue.remove(slot)
+                raise GroupCommitTimeout(self.patience)
+        slot.wake.acquire()              # a batch holds it, or it was just made leader: go on
+
+    # ------------------------------------------------------------------ the leader
+
+    def _lead(self, mine: _Slot[Any]) -> None:
+        """Run batches until ``mine`` is done (it is in the first, unless another row's failure
+        sends it round again), then pass the lead to the oldest waiting caller."""
+        try:
+            while not mine.done:
+                self._batch()
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.leads = True
+                    successor.wake.release()
+                else:
+                    self._leading = False
+
+    def _take(self) -> list[_Slot[Any]]:
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(self.max_rows, len(self._queue)))]
+        if any(slot.order is not None for slot in batch):
+            batch.sort(key=lambda slot: (slot.order is None, slot.order if slot.order is not None else ""))
+        return batch
+
+    def _batch(self) -> None:
+        """One transaction over the work waiting at its start, each piece finished with its outcome
+        (or, when another piece failed on its own, put back first in line)."""
+        batch: list[_Slot[Any]] = []
+        results: list[Any] = []
+        failed: _Slot[Any] | None = None
+        try:
+            with self.writer.transaction() as cursor:
+                batch = self._take()       # after BEGIN (on SQLite, after the gate): what came meanwhile joins
+                for slot in batch:
+                    failed = slot
+                    results.append(slot.work(cursor))
+                failed = None
+        except BaseException as exc:        # every caller of the batch gets it; the leader raises nothing
+            self.batches += 1
+            if not batch:                  # the transaction failed before taking any work: it fails them
+                batch = self._take()
+            if failed is not None and (isinstance(exc, ROW_ERRORS) or not isinstance(exc, sa.exc.SQLAlchemyError)):
+                others = [slot for slot in batch if slot is not failed]
+                with self._lock:
+                    self._queue.extendleft(reversed(others))
+                failed.finish(error=exc)
+                return
+            for slot in batch:
+                slot.finish(error=exc)
+            return
+        self.batches += 1
+        self.rows += len(batch)
+        for slot, result in zip(batch, results, strict=True):
+            slot.finish(result=result)

@@ -1,0 +1,217 @@
+"""The group commit's contract (hub.storage.group_commit), through the hook endpoint, on SQLite and on
+PostgreSQL: concurrent requests of one process share a transaction, a request answered 200 is
+committed, a duplicate inside one batch is answered ``duplicate`` with the first one's id, and when
+the commit of a batch fails every request in it is answered 503 and none of its events is stored.
+
+Batches are formed without timing: the test holds the process's writes (on SQLite its write gate,
+where a batch's leader waits before taking the work; on PostgreSQL a SHARE lock on the events table,
+where the leader waits at its own insert), waits until the requests are queued, then lets go. The
+commit is made to fail by the database itself: a deferred constraint, checked at COMMIT, that the
+events of one marked request violate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from hub.storage.db import get_database
+from hub.storage.models import Event, Failure
+from hub.testing import AdminClient
+
+FAIL_MARK = "fail-commit"
+
+
+@pytest.fixture
+def app(app_on_each_database):
+    return app_on_each_database
+
+
+@pytest.fixture
+def inbound(app):
+    api = AdminClient(app)
+    created = api.post("/connections", json={"name": "group commit", "provider": "generic",
+                                             "field_map": {"event_id": "id"}}).json
+    # Its settings in the process's memory: while the test holds the writes, a request reads nothing
+    # (on SQLite a read waits at the same gate as the writes).
+    cache = app.extensions["hookhub.hook_endpoint"].gateway.cache
+    wait_until(lambda: cache.get(created["id"]) is not None and cache.holds(created["id"]), "the connection cache")
+    return created["inbound_url"].replace("http://hub.test", "")
+
+
+def commits(app):
+    return app.extensions["hookhub.hook_endpoint"].gateway.events.commits
+
+
+def dialect(app) -> str:
+    return get_database(app).engine.dialect.name
+
+
+def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@contextmanager
+def writes_held(app) -> Iterator[None]:
+    db = get_database(app)
+    if db.write_gate is not None:
+        with db.write_gate.held():
+            yield
+        return
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
+def blocked_on_postgres(app) -> int:
+    with get_database(app).engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
+
+
+class Posts:
+    """Requests posted on threads of this process (as gunicorn's threads would), answers kept in order."""
+
+    def __init__(self, app, path: str) -> None:
+        self.app, self.path = app, path
+        self.threads: list[threading.Thread] = []
+        self.answers: dict[int, tuple[int, dict]] = {}
+
+    def post(self, n: int, event_id: str) -> None:
+        def run() -> None:
+            r = self.app.test_client().post(self.path, json={"id": event_id, "n": n})
+            self.answers[n] = (r.status_code, r.json)
+
+        thread = threading.Thread(target=run)
+        self.threads.append(thread)
+        thread.start()
+
+    def join(self) -> dict[int, tuple[int, dict]]:
+        for thread in self.threads:
+            thread.join(60)
+            assert not thread.is_alive(), "a request never got its answer"
+        return self.answers
+
+
+def queue_batch(app, inbound: str, event_ids: list[str]) -> Posts:
+    """Post ``event_ids`` so that all but the first (PostgreSQL) or all (SQLite) share one batch;
+    returns once that batch has run."""
+    group = commits(app)
+    posts = Posts(app, inbound)
+    with writes_held(app):
+        posts.post(0, event_ids[0])
+        if dialect(app) == "postgresql":      # the leader, alone in its batch, waits at its insert
+            wait_until(lambda: blocked_on_postgres(app) >= 1, "the first request to wait for the lock")
+            expected = len(event_ids) - 1
+        else:                                 # the leader waits at the gate, its work still queued
+            expected = len(event_ids)
+        for n, event_id in enumerate(event_ids[1:], start=1):
+            posts.post(n, event_id)
+        wait_until(lambda: group.waiting() == expected, f"{expected} requests to queue")
+    posts.join()
+    return posts
+
+
+def stored_ids(app) -> dict[str, str]:
+    with get_database(app).session() as s:
+        return dict(s.execute(sa.select(Event.id, Event.event_id)).all())
+
+
+def test_requests_of_one_batch_are_all_committed_and_a_duplicate_inside_it_names_the_first(app, inbound):
+    before = commits(app).batches
+    posts = queue_batch(app, inbound, ["lead", "a", "b", "a", "c", "b", "a"])
+    answers = posts.join()
+    assert commits(app).batches - before == (1 if dialect(app) == "sqlite" else 2)   # all queued shared one
+    assert all(status == 200 for status, _ in answers.values()), answers
+    by_event: dict[str, set[str]] = {}
+    for n, event_id in enumerate(["lead", "a", "b", "a", "c", "b", "a"]):
+        by_event.setdefault(event_id, set()).add(answers[n][1]["id"])
+    assert all(len(ids) == 1 for ids in by_event.values()), by_event     # a duplicate answers the first's id
+    statuses = sorted(answer["status"] for _, answer in answers.values())
+    assert statuses == ["accepted"] * 4 + ["duplicate"] * 3
+    stored = stored_ids(app)
+    assert sorted(stored.values()) == ["a", "b", "c", "lead"]            # each answered 200 is committed
+    assert {next(iter(ids)) for ids in by_event.values()} == set(stored)
+
+
+@pytest.fixture
+def failing_commit(app):
+    """A deferred constraint that fails the COMMIT of any transaction holding a marked event."""
+    db = get_database(app)
+    if dialect(app) == "sqlite":
+        statements = [
+            "CREATE TABLE gc_parent (id TEXT PRIMARY KEY)",
+            "CREATE TABLE gc_child (parent TEXT REFERENCES gc_parent(id) DEFERRABLE INITIALLY DEFERRED)",
+            f"CREATE TRIGGER gc_fail AFTER INSERT ON events WHEN NEW.event_id LIKE '{FAIL_MARK}%' "
+            "BEGIN INSERT INTO gc_child VALUES ('missing'); END",
+        ]
+    else:
+        statements = [
+            "CREATE FUNCTION gc_fail() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused at commit' USING ERRCODE = 'integrity_constraint_violation'; END $$",
+            "CREATE CONSTRAINT TRIGGER gc_fail AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED "
+            f"FOR EACH ROW WHEN (starts_with(NEW.event_id, '{FAIL_MARK}')) EXECUTE FUNCTION gc_fail()",
+        ]
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def test_when_the_commit_of_a_batch_fails_every_request_in_it_gets_503_and_none_is_stored(
+        app, inbound, failing_commit):
+    event_ids = ["lead", "x-1", "x-2", f"{FAIL_MARK}-1", "x-3"]
+    answers = queue_batch(app, inbound, event_ids).join()
+    in_batch = range(len(event_ids)) if dialect(app) == "sqlite" else range(1, len(event_ids))
+    for n in in_batch:
+        status, body = answers[n]
+        assert (status, body["error"]["code"]) == (503, "unavailable"), (event_ids[n], answers[n])
+    stored = stored_ids(app)
+    assert not {event_ids[n] for n in in_batch} & set(stored.values())     # nothing of the batch is stored
+    if dialect(app) == "postgresql":                                        # the leader's own batch committed
+        assert answers[0][0] == 200 and stored == {answers[0][1]["id"]: "lead"}
+    with get_database(app).session() as s:                                  # each 503 is recorded
+        assert s.scalar(sa.select(sa.func.count()).select_from(Failure).where(Failure.status == 503)) == len(in_batch)
+
+    # The connection is usable again: the next request, alone, is committed.
+    r = app.test_client().post(inbound, json={"id": "after"})
+    assert r.status_code == 200 and r.json["status"] == "accepted"
+    assert "after" in stored_ids(app).values()
+
+
+@pytest.fixture
+def refusing_row(app):
+    """The database refuses the insert of a marked event (on PostgreSQL as a value error)."""
+    if dialect(app) == "sqlite":
+        statements = ["CREATE TRIGGER gc_refuse BEFORE INSERT ON events WHEN NEW.event_id LIKE 'refuse%' "
+                      "BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+    else:
+        statements = [
+            "CREATE FUNCTION gc_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'invalid_parameter_value'; END $$",
+            "CREATE TRIGGER gc_refuse BEFORE INSERT ON events FOR EACH ROW "
+            "WHEN (starts_with(NEW.event_id, 'refuse')) EXECUTE FUNCTION gc_refuse()",
+        ]
+    with get_database(app).engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_committed(app, inbound, refusing_row):
+    """One request's row refused is that request's error, not its batch's: the others are committed."""
+    event_ids = ["lead", "ok-1", "refuse-1", "ok-2"]
+    answers = queue_batch(app, inbound, event_ids).join()
+    refused = answers[2]
+    # PostgreSQL's value error is the payload's fault (400); SQLite's trigger abort reads as storage (503).
+    assert (refused[0], refused[1]["error"]["code"]) == (
+        (400, "invalid_payload") if dialect(app) == "postgresql" else (503, "unavailable"))
+    assert [answers[n][0] for n in (0, 1, 3)] == [200, 200, 200]
+    assert sorted(stored_ids(app).values()) == ["lead", "ok-1", "ok-2"]

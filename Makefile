@@ -54,14 +54,17 @@ lint: $(STAMPS)/dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
-# The benchmarks' peers: wrk drives the inbound load, adnanh/webhook is the inbound baseline.
-$(STAMPS)/bench-apt:
+# The benchmarks' peers: wrk drives the inbound load, adnanh/webhook is the inbound baseline; the
+# hub is measured on SQLite and on a throw-away PostgreSQL, with redis-server.
+$(STAMPS)/bench-apt: Makefile
 	@mkdir -p $(STAMPS)
-	@if ! command -v wrk >/dev/null || ! command -v webhook >/dev/null; then \
-	  echo "Installing Debian packages: wrk webhook"; \
+	@if ! command -v wrk >/dev/null || ! command -v webhook >/dev/null || ! command -v redis-server >/dev/null \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "Installing Debian packages: wrk webhook postgresql redis-server"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk webhook >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    wrk webhook postgresql redis-server >/dev/null; \
 	fi
 	@touch $@
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -218,3 +219,37 @@ class Hub:
         self.stop_worker()
         self.redis.terminate()
         self.redis.wait(10)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+class Postgres:
+    """A throw-away PostgreSQL cluster on a loopback port (Debian's postgresql package), as the
+    suite's conftest starts one — but with PostgreSQL's own durability settings (fsync on), since
+    the figures are about what a deployment pays for a commit. ``url`` names its ``postgres``
+    database for SQLAlchemy; :meth:`stop` removes it."""
+
+    def __init__(self) -> None:
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+        if not bins:
+            raise SystemExit("PostgreSQL is not installed: run `make bench` (it installs postgresql)")
+        self.bindir = bins[0].parent
+        self.base = Path(tempfile.mkdtemp(prefix="hookhub-bench-pg-"))   # its own: postgres must enter it
+        self.as_postgres = os.geteuid() == 0          # initdb and pg_ctl refuse to run as root
+        if self.as_postgres:
+            shutil.chown(self.base, "postgres")
+        port = free_port()
+        self._run(f"{self.bindir}/initdb -D {self.base}/data -A trust -U postgres")
+        self._run(f"{self.bindir}/pg_ctl -D {self.base}/data -l {self.base}/log -w -o '-k {self.base} "
+                  f"-c listen_addresses=127.0.0.1 -p {port} -c max_connections=200' start")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, cmd: str) -> None:
+        full = ["su", "postgres", "-c", cmd] if self.as_postgres else ["sh", "-c", cmd]
+        done = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            raise SystemExit(f"{cmd.split()[0]} failed: {done.stderr.strip()}")
+
+    def stop(self) -> None:
+        self._run(f"{self.bindir}/pg_ctl -D {self.base}/data -m fast -w stop")
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -1,44 +1,50 @@
-"""Inbound throughput: Hookhub's webhook route next to a bare Flask app and adnanh/webhook, measured
-in one run on this machine with wrk, so the ratios mean something (absolute figures do not travel).
+"""Inbound throughput: Hookhub's hook endpoint on SQLite and on PostgreSQL next to a bare Flask app
+and adnanh/webhook, in interleaved rounds on this machine, so the ratios mean something (absolute
+figures do not travel, and the machine is shared: only ratios measured in one round are compared).
 
-    .venv/bin/python bench/inbound.py [--seconds 10] [--connections 32]
+    .venv/bin/python bench/inbound.py [--rounds 5] [--seconds 5] [--connections 16,64]
 
-Every server gets the same signed JSON body over loopback:
-- bare Flask (gunicorn -w 2): reads the body, answers 200 JSON — the ceiling for any Flask app;
-- adnanh/webhook: checks an HMAC-SHA256 signature and runs /bin/true;
-- Hookhub (gunicorn -w 2, SQLite, Redis), GitHub-style HMAC verification, in two modes:
-  "store" (dedupe off: every request verified, stored and enqueued) and "duplicate" (the same
-  event_id each time: verified and answered from the dedupe check, nothing stored).
-No worker runs during the measurement, so routing jobs do not compete for the two cores.
+wrk drives every server with the same requests (bench/signed_load.lua): each one a distinct
+GitHub-style JSON body with its own HMAC-SHA256 signature and delivery id, so the hub verifies and
+stores every one of them (none is answered from dedupe):
+- bare Flask: reads the body, answers 200 JSON — the ceiling for any Flask app; served by gunicorn
+  with the hub's own settings (hub.web.gunicorn_conf: worker class, threads), like the hub;
+- adnanh/webhook 2.8 (Go): checks the HMAC-SHA256 signature and runs /bin/true;
+- Hookhub on SQLite and Hookhub on PostgreSQL (a throw-away local cluster with its default
+  durability, fsync on), the `hmac` provider with the GitHub preset, Redis up, no worker running.
+
+Each round runs every server once per connection count, in an order that rotates between rounds;
+the summary gives the median of each figure and the median of the per-round ratios. After each
+run the hub's database is read: every event id a 200 named must be stored (lost = 0), and the
+stored count is shown next to the 200s (a few more can be stored: answers wrk did not wait for at
+the end of a run). `--root` measures another checkout of the hub (its code and its gunicorn
+settings) with the same load, for a before/after comparison.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import re
 import shutil
-import signal
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import sqlalchemy as sa
+from common import BIN, Postgres, free_port, stop
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
 SECRET = "s3cret"
-BODY = json.dumps({"action": "opened", "number": 42, "repository": {"full_name": "acme/widgets"},
-                   "sender": {"login": "octocat"}, "text": "Pull request opened"}).encode()
-SIGNATURE = "sha256=" + hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
-
+TOKEN = "bench-inbound-token-0123456789"
 BARE_APP = textwrap.dedent("""
     from flask import Flask, jsonify, request
     app = Flask(__name__)
@@ -50,34 +56,94 @@ BARE_APP = textwrap.dedent("""
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@dataclass
+class Server:
+    name: str
+    url: str                                  # where wrk posts; a hub gets a new connection per run
+    proc: subprocess.Popen
+    hub: str | None = None                    # the hub's base URL
+    database: str | None = None               # the hub's database URL
+    runs: list[dict] = field(default_factory=list)
+
+    def target(self) -> tuple[str, str | None]:
+        """The URL of this run and, for the hub, the connection it stores into (a fresh one)."""
+        if self.hub is None:
+            return self.url, None
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        conn = requests.post(f"{self.hub}/api/v1/connections", headers=auth, timeout=30, json={
+            "name": f"bench {uuid.uuid4().hex[:12]}", "provider": "hmac",
+            "provider_config": {"preset": "github"}, "secrets": {"secret": SECRET}}).json()
+        path = conn["inbound_url"].split("/hooks/", 1)[1]
+        return f"{self.hub}/hooks/{path}", conn["id"]
+
+    def stored(self, connection_id: str) -> set[str]:
+        engine = sa.create_engine(self.database)
+        try:
+            with engine.connect() as c:
+                return set(c.execute(sa.text("SELECT id FROM events WHERE connection_id = :c"),
+                                     {"c": connection_id}).scalars())
+        finally:
+            engine.dispose()
 
 
-def wait_for(url: str, method: str = "GET", timeout: float = 30, **kw) -> None:
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) used so far by the processes of process group ``group``."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:          # pgrp; utime and stime are fields 14 and 15 of stat
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(url: str, method: str = "GET", timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.request(method, url, timeout=2, **kw)
+            requests.request(method, url, timeout=2)
             return
         except requests.RequestException:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int, connections: int, workdir: Path) -> dict[str, float]:
-    script = workdir / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(BODY.decode())}"]
-    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    script.write_text("\n".join(lines) + "\n")
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    lat = {p: _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in ("50", "99")}
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "non2xx": int(non2xx.group(1)) if non2xx else 0}
+def start(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def gunicorn(app: str, args: argparse.Namespace, bind: str, flags: str = "") -> list[str]:
+    """The hub's gunicorn settings (its config module, then the command-line flags hookhub serve
+    and the systemd unit give) for any app."""
+    return [str(BIN / "gunicorn"), "-c", "python:hub.web.gunicorn_conf", "--workers", str(args.workers),
+            "--bind", bind, *args.gunicorn.split(), *flags.split(), app]
+
+
+def wrk(url: str, seconds: int, connections: int, work: Path) -> dict:
+    out = work / f"wrk-{uuid.uuid4().hex}.txt"
+    env = dict(os.environ, LOAD_SECRET=SECRET, LOAD_NONCE=uuid.uuid4().hex[:10], LOAD_OUT=str(out))
+    text = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+                           "-s", str(HERE / "signed_load.lua"), url], env=env, capture_output=True, text=True,
+                          check=True).stdout
+    statuses: dict[int, int] = {}
+    ids: list[str] = []
+    for line in out.read_text().splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "status":
+            status, count = rest.split()
+            statuses[int(status)] = statuses.get(int(status), 0) + int(count)
+        elif kind == "id":
+            ids.append(rest)
+    out.unlink()
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+            "p50": _ms(re.search(r"\s50%\s+([\d.]+\w+)", text).group(1)),
+            "p99": _ms(re.search(r"\s99%\s+([\d.]+\w+)", text).group(1)),
+            "ok": statuses.get(200, 0), "other": sum(n for s, n in statuses.items() if s != 200),
+            "errors": sum(int(n) for n in errors.groups()) if errors else 0, "ids": ids}
 
 
 def _ms(text: str) -> float:
@@ -85,101 +151,162 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def start(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def measure(server: Server, seconds: int, connections: int, work: Path) -> dict:
+    url, connection_id = server.target()
+    cpu = cpu_seconds(server.proc.pid)
+    result = wrk(url, seconds, connections, work)
+    result["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(1, result["ok"] + result["other"])
+    result["connections"] = connections
+    ids = result.pop("ids")
+    if connection_id is not None:
+        stored = server.stored(connection_id)
+        result.update(stored=len(stored), lost=len(set(ids) - stored))
+        if len(ids) != result["ok"]:        # a 200 without an event id: not an accepted event
+            result["lost"] += result["ok"] - len(ids)
+    server.runs.append(result)
+    return result
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def start_bare(args: argparse.Namespace, work: Path, root: Path, label: str = "", flags: str = "") -> Server:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
+    env.update(HOOKHUB_INSTANCE_PATH=str(work / "bare-instance"), PYTHONPATH=f"{work}:{root}")
+    (work / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    proc = start(gunicorn("bare_app:app", args, f"127.0.0.1:{port}", flags), env, work, work / f"bare{label}.log")
+    return Server("bare Flask" + (f" [{label}]" if label else ""), f"http://127.0.0.1:{port}/hooks/bare", proc)
+
+
+def start_webhook(work: Path) -> Server:
+    hooks = [{"id": "ingest", "execute-command": "/bin/true", "trigger-rule-mismatch-http-response-code": 401,
+              "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": SECRET,
+                                         "parameter": {"source": "header", "name": "X-Signature"}}}}]
+    (work / "hooks.json").write_text(json.dumps(hooks))
+    port = free_port()
+    proc = start(["webhook", "-hooks", str(work / "hooks.json"), "-ip", "127.0.0.1", "-port", str(port)],
+                 dict(os.environ), work, work / "webhook.log")
+    return Server("adnanh/webhook", f"http://127.0.0.1:{port}/hooks/ingest", proc)
+
+
+def start_hub(args: argparse.Namespace, work: Path, root: Path, redis_sock: Path, database: str | None,
+              label: str = "", flags: str = "", extra_env: dict[str, str] | None = None) -> Server:
+    """The hub on SQLite (``database`` None: a new file) or on a new database of a PostgreSQL server."""
+    name = f"Hookhub, {'PostgreSQL' if database else 'SQLite'}" + (f" [{label}]" if label else "")
+    instance = work / f"hub-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
+    env.update(PYTHONPATH=str(root), HOOKHUB_INSTANCE_PATH=str(instance), HOOKHUB_REDIS_URL=f"unix://{redis_sock}",
+               HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_LOG_LEVEL="WARNING", **(extra_env or {}))
+    if database:
+        name_in_server = f"hookhub_{instance.name.split('-')[1]}"
+        engine = sa.create_engine(database, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name_in_server}"'))
+        engine.dispose()
+        database = database.rsplit("/", 1)[0] + f"/{name_in_server}"
+        env["HOOKHUB_DATABASE_URL"] = database
+    subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], env=env, cwd=root, check=True, capture_output=True)
+    port = free_port()
+    proc = start(gunicorn("hub.app:create_app()", args, f"127.0.0.1:{port}", flags), env, root,
+                 work / f"{instance.name}.log")
+    return Server(name, "", proc, hub=f"http://127.0.0.1:{port}",
+                  database=database or f"sqlite:///{instance / 'hookhub.db'}")
+
+
+def start_servers(args: argparse.Namespace, work: Path, postgres: Postgres | None, redis_sock: Path) -> list[Server]:
+    root = args.root.resolve()
+    servers = [start_bare(args, work, root), start_webhook(work), start_hub(args, work, root, redis_sock, None)]
+    if postgres:
+        servers.append(start_hub(args, work, root, redis_sock, postgres.url))
+    for spec in args.variant:        # label: root=PATH; flags=…; db=sqlite|pg; env=K=V,K=V; bare=yes
+        label, _, rest = spec.partition(":")
+        opts = dict(item.strip().split("=", 1) for item in rest.split(";") if item.strip())
+        vroot = Path(opts.get("root", root)).resolve()
+        env = dict(kv.split("=", 1) for kv in opts.get("env", "").split(",") if kv)
+        if opts.get("bare") == "yes":
+            servers.append(start_bare(args, work, vroot, label, opts.get("flags", "")))
+        for db in opts.get("db", "sqlite").split(","):
+            url = postgres.url if db == "pg" and postgres else None
+            servers.append(start_hub(args, work, vroot, redis_sock, url, label, opts.get("flags", ""), env))
+    for server in servers:
+        wait_for(server.hub + "/healthz" if server.hub else server.url, "GET" if server.hub else "POST")
+    return servers
+
+
+def report(servers: list[Server], args: argparse.Namespace) -> bool:
+    """The table (medians, and medians of per-round ratios); True when the acceptance holds."""
+    by_name = {s.name: s for s in servers}
+    print(f"\ninbound benchmark: {args.rounds} rounds of {args.seconds:g} s per server and connection count, "
+          f"{os.cpu_count()} cores, gunicorn -c python:hub.web.gunicorn_conf --workers {args.workers} {args.gunicorn}")
+    print(f"{'server':<30} {'conns':>5} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>8} {'vs webhook':>10} "
+          f"{'200s':>8} {'stored':>8} {'lost':>5} {'other':>6} {'errors':>6} {'CPU µs/req':>10}")
+    ok = True
+    for connections in args.connections:
+        for server in servers:
+            runs = [r for r in server.runs if r["connections"] == connections]
+            bare = [r for r in by_name["bare Flask"].runs if r["connections"] == connections]
+            peer = [r for r in by_name["adnanh/webhook"].runs if r["connections"] == connections]
+            vs_bare = statistics.median(r["rps"] / b["rps"] for r, b in zip(runs, bare, strict=True))
+            vs_peer = statistics.median(r["rps"] / p["rps"] for r, p in zip(runs, peer, strict=True))
+            p99 = statistics.median(r["p99"] for r in runs)
+            stored = sum(r["stored"] for r in runs) if server.hub else None
+            lost = sum(r["lost"] for r in runs) if server.hub else None
+            print(f"{server.name:<30} {connections:>5} {statistics.median(r['rps'] for r in runs):>7.0f} "
+                  f"{statistics.median(r['p50'] for r in runs):>7.1f} {p99:>7.1f} {vs_bare:>8.2f} {vs_peer:>10.2f} "
+                  f"{sum(r['ok'] for r in runs):>8} {'' if stored is None else stored:>8} "
+                  f"{'' if lost is None else lost:>5} {sum(r['other'] for r in runs):>6} "
+                  f"{sum(r['errors'] for r in runs):>6} {statistics.median(r['cpu_us'] for r in runs):>10.0f}")
+            if server.hub and "[" not in server.name:
+                ok &= vs_bare >= 0.6 and lost == 0 and (connections < 64 or p99 < 50)
+    print("\nacceptance (each hub: ≥ 0.6 × bare Flask in req/s, p99 < 50 ms at 64 connections, lost = 0): "
+          + ("met" if ok else "NOT met"))
+    return ok
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", default="16,64", help="comma-separated connection counts")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes (HOOKHUB_WEB_WORKERS)")
+    parser.add_argument("--gunicorn", default="", help="more gunicorn flags for every Python server, "
+                        "e.g. '-k sync' or '--threads 16' to compare settings")
+    parser.add_argument("--root", type=Path, default=HERE.parent, help="the hub checkout to measure")
+    parser.add_argument("--no-postgres", action="store_true", help="the hub on SQLite only")
+    parser.add_argument("--variant", action="append", default=[], help="another hub to measure beside: "
+                        "'LABEL: root=PATH; flags=GUNICORN FLAGS; db=sqlite,pg; env=K=V,K=V; bare=yes' (any of them)")
     args = parser.parse_args()
-    for tool in ("wrk", "webhook"):
+    args.connections = [int(c) for c in args.connections.split(",")]
+    for tool in ("wrk", "webhook", "redis-server"):
         if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed: run `make bench` (it installs wrk and webhook)")
-    work = Path(tempfile.mkdtemp(prefix="hookhub-bench-"))
-    procs: list[subprocess.Popen] = []
-    results: dict[str, dict[str, float]] = {}
+            raise SystemExit(f"{tool} is not installed: run `make bench` (it installs wrk, webhook and the servers)")
+    work = Path(tempfile.mkdtemp(prefix="hookhub-bench-in-"))
+    redis_sock = work / "redis.sock"
+    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(redis_sock), "--save", "",
+                              "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    postgres = None
+    servers: list[Server] = []
     try:
-        # bare Flask
-        (work / "bare_app.py").write_text(BARE_APP)
-        port = free_port()
-        procs.append(start([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "bare_app:app"], cwd=work))
-        wait_for(f"http://127.0.0.1:{port}/hooks/bare", "POST")
-        results["bare Flask (gunicorn -w 2)"] = wrk(f"http://127.0.0.1:{port}/hooks/bare",
-                                                     {"Content-Type": "application/json"}, args.seconds,
-                                                     args.connections, work)
-        stop(procs.pop())
-
-        # adnanh/webhook with an HMAC rule
-        hooks = [{"id": "ingest", "execute-command": "/bin/true", "trigger-rule": {"match": {
-            "type": "payload-hmac-sha256", "secret": SECRET,
-            "parameter": {"source": "header", "name": "X-Signature"}}}}]
-        (work / "hooks.json").write_text(json.dumps(hooks))
-        port = free_port()
-        procs.append(start(["webhook", "-hooks", str(work / "hooks.json"), "-ip", "127.0.0.1", "-port", str(port)]))
-        wait_for(f"http://127.0.0.1:{port}/hooks/ingest", "POST")
-        results["adnanh/webhook (HMAC)"] = wrk(f"http://127.0.0.1:{port}/hooks/ingest",
-                                               {"Content-Type": "application/json", "X-Signature": SIGNATURE},
-                                               args.seconds, args.connections, work)
-        stop(procs.pop())
-
-        # Hookhub
-        instance = work / "instance"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
-        env.update(HOOKHUB_INSTANCE_PATH=str(instance), HOOKHUB_BOOTSTRAP_TOKEN="bench-token",
-                   HOOKHUB_LOG_LEVEL="WARNING", HOOKHUB_FAILURES_PER_MINUTE="100")
-        sys.path.insert(0, str(ROOT))
-        from hub.storage.embedded_redis import EmbeddedRedis
-
-        redis_server = EmbeddedRedis(str(instance))
-        env["HOOKHUB_REDIS_URL"] = redis_server.start()
-        try:
-            subprocess.run([str(BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
-            port = free_port()
-            procs.append(start([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
-                                "hub.app:create_app()"], env=env, cwd=ROOT))
-            base = f"http://127.0.0.1:{port}"
-            wait_for(f"{base}/healthz")
-            auth = {"Authorization": "Bearer bench-token"}
-            for mode, window in (("store", 0), ("duplicate", 86400)):
-                conn = requests.post(f"{base}/api/v1/connections", headers=auth, timeout=10, json={
-                    "name": f"bench {mode}", "provider": "hmac",
-                    "provider_config": {"preset": "github", "dedupe_window": window},
-                    "secrets": {"secret": SECRET}}).json()
-                url = conn["inbound_url"].replace("http://127.0.0.1:8000", base)
-                headers = {"Content-Type": "application/json", "X-Hub-Signature-256": SIGNATURE,
-                           "X-GitHub-Delivery": "bench-delivery-1", "X-GitHub-Event": "pull_request"}
-                first = requests.post(url, data=BODY, headers=headers, timeout=10)
-                assert first.status_code == 200, first.text
-                results[f"Hookhub, {mode}"] = wrk(url, headers, args.seconds, args.connections, work)
-        finally:
-            for p in procs:
-                stop(p)
-            procs.clear()
-            redis_server.stop()
+        postgres = None if args.no_postgres else Postgres()
+        servers = start_servers(args, work, postgres, redis_sock)
+        for connections in args.connections:          # warm-up: imports, caches, connections (not counted)
+            for server in servers:
+                measure(server, 2, connections, work)
+                server.runs.clear()
+        for round_no in range(args.rounds):
+            for connections in args.connections:
+                shift = round_no % len(servers)
+                for server in servers[shift:] + servers[:shift]:
+                    r = measure(server, args.seconds, connections, work)
+                    print(f"round {round_no + 1} {server.name:<30} c{connections:<3} {r['rps']:>7.0f} req/s "
+                          f"p99 {r['p99']:>6.1f} ms", flush=True)
     finally:
-        for p in procs:
-            stop(p)
+        for server in servers:
+            stop(server.proc)
+        if postgres is not None:
+            postgres.stop()
+        redis.terminate()
+        redis.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-
-    bare = results["bare Flask (gunicorn -w 2)"]["rps"]
-    peer = results["adnanh/webhook (HMAC)"]["rps"]
-    print(f"\ninbound benchmark: {args.seconds} s per server, {args.connections} connections, {os.cpu_count()} cores")
-    print(f"{'server':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'vs webhook':>10} {'non-2xx':>8}")
-    for name, r in results.items():
-        print(f"{name:<30} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['rps'] / bare:>8.2f} "
-              f"{r['rps'] / peer:>10.2f} {r['non2xx']:>8}")
+    report(servers, args)
 
 
 if __name__ == "__main__":

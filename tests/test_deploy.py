@@ -363,6 +363,11 @@ def test_behind_the_nginx_site_the_hub_sees_the_client_address_not_a_forged_one(
         assert session.get(f"{base}/readyz", timeout=10).status_code == 404      # probes stay off the public side
         access = (tmp_path / "hookhub.access.log").read_text()
         assert "/hooks/generic/" in access and "key=" not in access
+        # The node that is down shows in the access log (its 502, then the node that answered), and
+        # no error log quotes a request line with its key.
+        assert "upstream_status=502, " in access, access
+        errors = "".join(log.read_text() for log in tmp_path.glob("*error.log"))
+        assert "key=" not in errors, errors
     finally:
         nginx.terminate()
         nginx.wait(10)

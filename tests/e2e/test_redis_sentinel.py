@@ -61,11 +61,14 @@ def test_a_sentinel_failover_during_a_stream_of_deliveries_loses_nothing(tmp_pat
             n = 0
             while not done.is_set() and n < 3000:
                 try:
-                    r = session.post(url, json={"event_id": f"e{n}", "n": n}, timeout=10)
+                    # A connection each (gthread keeps them alive): both web processes take requests.
+                    r = session.post(url, json={"event_id": f"e{n}", "n": n}, timeout=10,
+                                     headers={"Connection": "close"})
                     answers.append((r.status_code, r.json()))
                 except requests.RequestException as exc:
                     answers.append((0, {"error": str(exc)}))
                 n += 1
+                done.wait(0.01)      # about 100 events/s: the 3,000 last through the failover
 
         sender = threading.Thread(target=stream)
         sender.start()

@@ -1,6 +1,8 @@
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -69,3 +71,14 @@ def test_sqlite_files_left_readable_are_tightened_at_start(tmp_path):
         older.close()
     finally:
         os.umask(old_umask)
+
+
+def test_an_upgrade_logs_the_migrations_it_runs_not_alembics_plugins(tmp_path):
+    """In a process of its own, logging as ``hookhub serve`` does: Alembic sets its plugins up (and
+    says so) when a process first imports it."""
+    code = ("from hub.core.logs import configure; configure('INFO', 'text'); "
+            "from hub.storage.db import Database; from hub.storage.schema import upgrade; "
+            f"upgrade(Database('sqlite:///{tmp_path / 'quiet.db'}'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stderr
+    assert "Running upgrade" in out
+    assert "alembic.runtime.plugins" not in out, out

@@ -54,6 +54,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+#: Libraries' loggers that say routine things at INFO: only their warnings reach the hub's lines
+#: (Alembic announces each of its plugins every time a process imports it).
+QUIET = {"alembic.runtime.plugins": logging.WARNING}
+
+
 def formatter(fmt: str, text_format: str = TEXT_FORMAT) -> logging.Formatter:
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {FORMATS}")
@@ -71,6 +76,8 @@ def configure(level: str | int, fmt: str, *, job_id: Callable[[], str | None] | 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name, quiet_level in QUIET.items():
+        logging.getLogger(name).setLevel(quiet_level)
     return handler
 
 

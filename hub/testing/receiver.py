@@ -120,6 +120,7 @@ class Receiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128   # socketserver's 5 resets connections when a worker's sends arrive at once
 
             def verify_request(self, request: Any, client_address: Any) -> bool:
                 with receiver._lock:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -89,6 +90,39 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30.0
     if proc.poll() is None:
         proc.send_signal(sig)
     return proc.wait(timeout)
+
+
+def stop_or_kill(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM and wait for ``proc``; SIGKILL it if it is still there (a no-op once it has exited)."""
+    try:
+        stop(proc, signal.SIGTERM, timeout)
+    finally:
+        proc.kill()
+
+
+def hub_environment(folder: Path, redis_sock: Path, token: str, **settings: str) -> dict[str, str]:
+    """The environment of a hub's processes (instance folder and SQLite database in ``folder``, the
+    redis-server at ``redis_sock``, ``token`` as the bootstrap admin token, 127.0.0.0/8 reachable),
+    with its database migrated."""
+    env = clean_env(HOOKHUB_INSTANCE_PATH=str(folder / "instance"), HOOKHUB_REDIS_URL=f"unix://{redis_sock}",
+                    HOOKHUB_BOOTSTRAP_TOKEN=token, HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", **settings)
+    subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env
+
+
+class AdminApi:
+    """The admin API of a hub at ``base`` with ``token``: ``api("POST", "/connections", json=…)``
+    returns the JSON of a 2xx answer and fails the test on any other."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def __call__(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.session.request(method, f"{self.base}/api/v1{path}", timeout=10, **kw)
+        assert r.status_code < 300, r.text
+        return r.json()
 
 
 class RedisServer:

@@ -13,7 +13,7 @@ import requests
 
 from hub.testing import Receiver, Reply
 from tests.conftest import free_port
-from tests.e2e.processes import VENV_BIN, RedisServer, alive, clean_env, descendants, wait_http
+from tests.e2e.processes import VENV_BIN, AdminApi, RedisServer, alive, descendants, hub_environment, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "delivery-e2e-admin-token"
@@ -26,11 +26,8 @@ class Hub:
         self.tmp_path = tmp_path
         self.redis = RedisServer(tmp_path)
         self.redis.start()
-        self.env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"),
-                             HOOKHUB_REDIS_URL=f"unix://{self.redis.sock}", HOOKHUB_BOOTSTRAP_TOKEN=TOKEN,
-                             HOOKHUB_SWEEP_INTERVAL="1", HOOKHUB_LOG_LEVEL="INFO",
-                             HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HOOKHUB_RETRY_SCHEDULE="0.5,1,2")
-        subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        self.env = hub_environment(tmp_path, self.redis.sock, TOKEN, HOOKHUB_SWEEP_INTERVAL="1",
+                                   HOOKHUB_LOG_LEVEL="INFO", HOOKHUB_RETRY_SCHEDULE="0.5,1,2")
         self.log = open(tmp_path / "processes.log", "wb")
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -38,17 +35,11 @@ class Hub:
                                      "hub.app:create_app()"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.worker = self.start_worker()
         wait_http(f"{self.base}/readyz")
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {TOKEN}"
+        self.api = AdminApi(self.base, TOKEN)
 
     def start_worker(self):
         return subprocess.Popen([str(VENV_BIN / "hookhub"), "worker"], env=self.env, stdout=self.log,
                                 stderr=subprocess.STDOUT)
-
-    def api(self, method, path, **kw):
-        r = self.session.request(method, f"{self.base}/api/v1{path}", timeout=10, **kw)
-        assert r.status_code < 300, r.text
-        return r.json()
 
     def wait_deliveries(self, predicate, timeout=60.0, **filters):
         deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub.testing import Receiver, Reply
 from tests.conftest import free_port
-from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
+from tests.e2e.processes import VENV_BIN, AdminApi, RedisServer, hub_environment, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "metrics-e2e-admin-token"
@@ -31,11 +31,8 @@ class Tree:
         self.tmp_path = tmp_path
         self.redis = RedisServer(tmp_path)
         self.redis.start()
-        self.env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"),
-                             HOOKHUB_REDIS_URL=f"unix://{self.redis.sock}", HOOKHUB_BOOTSTRAP_TOKEN=TOKEN,
-                             HOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HOOKHUB_LOG_FORMAT="json",
-                             HOOKHUB_METRICS_TOKEN=METRICS_TOKEN, HOOKHUB_SWEEP_INTERVAL="1")
-        subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        self.env = hub_environment(tmp_path, self.redis.sock, TOKEN, HOOKHUB_LOG_FORMAT="json",
+                                   HOOKHUB_METRICS_TOKEN=METRICS_TOKEN, HOOKHUB_SWEEP_INTERVAL="1")
         self.logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("web", "worker-1", "worker-2")}
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -46,13 +43,7 @@ class Tree:
             self.procs.append(subprocess.Popen([str(VENV_BIN / "hookhub"), "worker"], env=self.env,
                                                stdout=self.logs[name], stderr=subprocess.STDOUT))
         wait_http(f"{self.base}/readyz")
-        self.admin = requests.Session()
-        self.admin.headers["Authorization"] = f"Bearer {TOKEN}"
-
-    def api(self, method, path, **kw):
-        r = self.admin.request(method, f"{self.base}/api/v1{path}", timeout=10, **kw)
-        assert r.status_code < 300, r.text
-        return r.json()
+        self.api = AdminApi(self.base, TOKEN)
 
     def scrape(self) -> dict[tuple[str, tuple], float]:
         r = requests.get(f"{self.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)

@@ -14,7 +14,7 @@ import redis
 from hub.delivery.pacing import SLOTS_KEY
 from hub.storage.embedded_redis import EmbeddedRedis
 from hub.testing import AdminClient, Receiver, Reply, make_app
-from tests.e2e.processes import VENV_BIN, clean_env
+from tests.e2e.processes import VENV_BIN, clean_env, stop_or_kill
 from tests.e2e.redis_topology import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -70,11 +70,8 @@ def test_a_slot_held_by_a_killed_worker_frees_when_its_lease_ends(tmp_path):
                  "the killed worker's delivery to be sent again", timeout=60)
     finally:
         try:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                worker.wait(30)
+            stop_or_kill(worker)
         finally:
-            worker.kill()               # a no-op once it has exited
             receiver.stop()
             app.close()
             server.stop()

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from hub.storage.db import get_database
 from hub.storage.models import Event, Failure
-from hub.testing import AdminClient
 
 FAIL_MARK = "fail-commit"
 
@@ -32,10 +31,8 @@ def app(app_on_each_database):
 
 
 @pytest.fixture
-def inbound(app):
-    api = AdminClient(app)
-    created = api.post("/connections", json={"name": "group commit", "provider": "generic",
-                                             "field_map": {"event_id": "id"}}).json
+def inbound(app, id_source):
+    created = id_source
     # Its settings in the process's memory: while the test holds the writes, a request reads nothing
     # (on SQLite a read waits at the same gate as the writes).
     cache = app.extensions["hookhub.hook_endpoint"].gateway.cache

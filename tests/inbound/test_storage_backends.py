@@ -21,11 +21,8 @@ def app(app_on_each_database):
 
 
 @pytest.fixture
-def inbound(app):
-    api = AdminClient(app)
-    created = api.post("/connections", json={"name": "store test", "provider": "generic",
-                                             "field_map": {"event_id": "id"}}).json
-    return created["inbound_url"].replace("http://hub.test", "")
+def inbound(id_source):
+    return id_source["inbound_path"]
 
 
 def test_an_event_is_stored_as_the_orm_reads_it(app, inbound):

@@ -93,6 +93,42 @@ def test_events_filter_by_type_exactly_or_with_stars_case_sensitive_on_every_dat
     assert any(p["name"] == "type" and p["in"] == "query" for p in parameters)
 
 
+def test_deliveries_filter_by_their_events_type_exactly_or_with_stars(app, api):
+    with get_database(app).session() as session:
+        source, target = add_connection(session, "src", provider="generic"), add_connection(session, "dst",
+                                                                                            channel="webhook")
+        type_of = {}
+        for event_type, status in (("push", DeliveryStatus.DEAD), ("invoice.paid", DeliveryStatus.DEAD),
+                                   ("invoice.created", DeliveryStatus.QUEUED), ("invoice_paid", DeliveryStatus.DEAD),
+                                   (None, DeliveryStatus.DEAD)):
+            event = add_event(session, source, NOW, event_type)
+            type_of[add_delivery(session, event, target, NOW, status).id] = event_type
+        session.commit()
+
+        def types(**filters) -> list[str | None]:
+            page = delivery_page(session, "default", DeliveryFilter(**filters), None, 50)
+            return sorted(type_of[d.id] for d in page.items)
+
+        assert types(type="push") == ["push"]
+        assert types(type="invoice.*") == ["invoice.created", "invoice.paid"]      # "." is itself, not any character
+        assert types(type="*.paid") == ["invoice.paid"]
+        assert types(type="invoice.*", status="dead") == ["invoice.paid"]           # with the other filters
+        assert types(type="Push") == [] and types(type="nothing") == []
+        first = delivery_page(session, "default", DeliveryFilter(type="invoice*"), None, 2)
+        rest = delivery_page(session, "default", DeliveryFilter(type="invoice*"), first.next, 2)
+        assert sorted(type_of[d.id] for d in first.items + rest.items) == ["invoice.created", "invoice.paid",
+                                                                           "invoice_paid"]
+        assert rest.next is None
+    answer = api.get("/deliveries", query_string={"type": "invoice.*"})
+    assert answer.status_code == 200
+    assert sorted(type_of[item["id"]] for item in answer.json["items"]) == ["invoice.created", "invoice.paid"]
+    assert [type_of[item["id"]] for item in api.get("/deliveries", query_string={"type": "push"}).json["items"]] == [
+        "push"]
+    parameters = api.get("/openapi.json").json["paths"]["/api/v1/deliveries"]["get"]["parameters"]
+    [documented] = [p for p in parameters if p.get("name") == "type"]
+    assert documented["in"] == "query" and documented["schema"]["type"] == "string" and not documented["required"]
+
+
 def test_lists_read_one_page_and_leave_bodies_unread(app):
     with get_database(app).session() as session:
         source, target = add_connection(session, "src", provider="generic"), add_connection(session, "dst",

@@ -1,9 +1,11 @@
 """The audit trail of a workspace, filtered by action (``connection.*`` for every action of a kind),
-object and actor: newest-first pages and single records, read alike by the admin API and the console."""
+object, actor and time: newest-first pages and single records, read alike by the admin API and the
+console."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ class AuditFilter:
     action: str | None = None        # exact, or ``prefix.*`` for every action starting ``prefix.``
     object: str | None = None        # the id of the object acted on
     actor: str | None = None         # ``token:<id>``, ``system``, ``cli``…
+    since: datetime | None = None    # recorded at or after
 
 
 def audit_page(session: Session, workspace: str, filters: AuditFilter, cursor: str | None,
@@ -35,6 +38,8 @@ def audit_page(session: Session, workspace: str, filters: AuditFilter, cursor: s
         query = query.where(AuditRecord.object_id == filters.object)
     if filters.actor:
         query = query.where(AuditRecord.actor == filters.actor)
+    if filters.since is not None:
+        query = query.where(AuditRecord.at >= filters.since)
     return page_of(session, query, AuditRecord.id, cursor, limit)
 
 

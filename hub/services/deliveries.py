@@ -1,5 +1,5 @@
-"""Deliveries for admins: filtered, newest-first pages of them; retry one, retry every dead one
-of a connection, replay an event."""
+"""Deliveries for admins: filtered, newest-first pages of them (by their event's type too); retry
+one, retry every dead one of a connection, replay an event."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hub.core.statuses import RETRYABLE_DELIVERY, DeliveryStatus
 from hub.delivery.dispatch import dispatch_new, dispatch_now
 from hub.delivery.routing import create_deliveries
 from hub.services.cursor_pages import Page, page_of
+from hub.services.events import type_condition
 from hub.storage import audit
 from hub.storage.lookup import in_workspace
 from hub.storage.models import Connection, Delivery, DeliveryAttempt, Event
@@ -28,13 +29,15 @@ class DeliveryFilter:
     event: str | None = None
     connection: str | None = None
     status: str | None = None
+    type: str | None = None          # the event's type: exact, or with ``*`` as in EventFilter.type
     since: datetime | None = None    # created at or after
 
 
 def delivery_page(session: Session, workspace: str, filters: DeliveryFilter, cursor: str | None,
                   limit: int) -> Page[Delivery]:
     """A page of the workspace's deliveries, newest first, with their attempts (one more read for
-    the page). Bodies, templates and answer excerpts are not read: a list does not show them."""
+    the page). Bodies, templates and answer excerpts are not read: a list does not show them. A
+    type filter joins each delivery's event, whose envelope holds the type."""
     query = sa.select(Delivery).where(Delivery.workspace_id == workspace).options(
         defer(Delivery.body), defer(Delivery.template),
         selectinload(Delivery.attempts).defer(DeliveryAttempt.response_excerpt))
@@ -42,6 +45,8 @@ def delivery_page(session: Session, workspace: str, filters: DeliveryFilter, cur
                           (filters.status, Delivery.status)):
         if value:
             query = query.where(column == value)
+    if filters.type:
+        query = query.join(Event, Event.id == Delivery.event_id).where(type_condition(session, filters.type))
     if filters.since is not None:
         query = query.where(Delivery.created_at >= filters.since)
     return page_of(session, query, Delivery.id, cursor, limit)

@@ -24,6 +24,9 @@ class DeliveryArgs(PageArgs):
     event = fields.String(load_default=None)
     connection = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    type = fields.String(load_default=None, metadata={
+        "description": "Only deliveries of events of this type (the event envelope's `type`), e.g. `push`; `*` "
+                       "stands for any run of characters: `invoice.*`."})
 
 
 class BulkRetryIn(Schema):
@@ -86,7 +89,8 @@ def service() -> DeliveryService:
 @blp.arguments(DeliveryArgs, location="query")
 @blp.response(200, page_of(DeliveryOut, "DeliveryPage"))
 def list_deliveries(args):
-    filters = DeliveryFilter(event=args["event"], connection=args["connection"], status=args["status"])
+    filters = DeliveryFilter(event=args["event"], connection=args["connection"], status=args["status"],
+                             type=args["type"])
     page = delivery_page(db.session(), current_workspace(), filters, args["cursor"], args["limit"])
     return {"items": [delivery_item(d) for d in page.items], "next": page.next}
 

@@ -1,7 +1,7 @@
-"""Deliveries: the outbound messages (filterable by connection, status and time, paged with the
-services' cursors), a delivery's page (its message, template and the attempts timeline with status
-codes and durations) with **Retry**, and the bulk retry of a connection's dead letters — all
-through :class:`hub.services.deliveries.DeliveryService`."""
+"""Deliveries: the outbound messages (filterable by connection, status, their event's type and
+time, paged with the services' cursors), a delivery's page (its message, template and the attempts
+timeline with status codes and durations) with **Retry**, and the bulk retry of a connection's dead
+letters — all through :class:`hub.services.deliveries.DeliveryService`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def service() -> DeliveryService:
 
 @bp.route("/deliveries")
 def deliveries():
-    args = ListArgs.read(("connection", "status", "event", "time"))
+    args = ListArgs.read(("connection", "status", "type", "event", "time"))
     session, workspace = db.session(), signed_in().workspace
     filters = DeliveryFilter(event=args.get("event"), connection=args.get("connection"), status=args.get("status"),
-                             since=args.since)
+                             type=args.get("type"), since=args.since)
     page = delivery_page(session, workspace, filters, args.cursor, PAGE_SIZE)
     names = connection_names(session, connection_service(), workspace)
     dead = dead_letters(session, workspace, filters.connection) if filters.connection in names else None

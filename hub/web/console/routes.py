@@ -1,8 +1,9 @@
-"""Routes: the list, a route's page, Add route and edit (match rows, event types, targets with a
-template editor), and the live preview of the form against a recent event of the source — the
-page's script posts the form as it is typed (debounced, with its CSRF token) and shows the answer;
-without the script the Preview button shows the same on a whole page. Every change goes through
-:class:`hub.services.routes.RouteService`; the preview through :mod:`hub.services.previews`."""
+"""Routes: the list, a route's page, Add route, edit (match rows, event types, targets with a
+template editor), Delete route behind a confirm page, and the live preview of the form against a
+recent event of the source — the page's script posts the form as it is typed (debounced, with its
+CSRF token) and shows the answer; without the script the Preview button shows the same on a whole
+page. Every change goes through :class:`hub.services.routes.RouteService`; the preview through
+:mod:`hub.services.previews`."""
 
 from __future__ import annotations
 
@@ -91,6 +92,23 @@ def edit_route(route_id: str):
             flash(f"Route {found.name!r} saved.", "success")
             return redirect(url_for("console.route", route_id=found.id), 303)
     return form_page(svc, form, status=422)
+
+
+@bp.route("/routes/<route_id>/delete", methods=["GET", "POST"])
+@writers_only
+def delete_route(route_id: str):
+    """The confirm step (GET), then the deletion (POST) through the service the API's DELETE uses."""
+    svc, workspace = route_service(), signed_in().workspace
+    found = svc.get(workspace, route_id)
+    if request.method == "GET":
+        return render_template("console/routes/delete.html", title=f"Delete {found.name}", route=found,
+                               source=svc.source_name(found),
+                               names=connection_names(db.session(), connection_service(), workspace))
+    name = found.name
+    svc.delete(found)
+    db.session().commit()
+    flash(f"Route {name!r} deleted: its source's events no longer reach its targets.", "success")
+    return redirect(url_for("console.routes"), 303)
 
 
 @bp.route("/routes/preview", methods=["POST"])

@@ -38,7 +38,11 @@ def assign_job(delivery: Delivery, why: str = "") -> str:
 
 
 def queue_of(delivery: Delivery) -> str:
-    return "lifecycle" if delivery.purpose == "lifecycle" else "deliver"
+    """A lifecycle event's delivery goes to ``lifecycle``; one already tried to ``retry``, which a
+    worker takes from only when ``deliver`` is empty; a fresh one to ``deliver``."""
+    if delivery.purpose == "lifecycle":
+        return "lifecycle"
+    return "retry" if delivery.attempt_count else "deliver"
 
 
 def enqueue(app: Flask, delivery_ids: list[str], job_id: str, at: datetime | None = None,

@@ -10,8 +10,11 @@ from rq import Queue, get_current_job
 from hub.storage.redis import get_redis
 
 #: Queues named for their work, in the order a worker takes from them: routing accepted events,
-#: sending deliveries, housekeeping, and last the deliveries of the hub's own lifecycle events.
-QUEUE_NAMES = ("ingest", "deliver", "maintenance", "lifecycle")
+#: sending deliveries, housekeeping, then deliveries that have been tried before (retries, an
+#: admin's retry), and last the deliveries of the hub's own lifecycle events. A worker takes from a
+#: queue only when those before it are empty, so a storm of failing deliveries waits behind fresh
+#: ones instead of in front of them.
+QUEUE_NAMES = ("ingest", "deliver", "maintenance", "retry", "lifecycle")
 #: The job a helper thread (a send) works for: RQ knows the current job only on the job's thread.
 WORKING_FOR: ContextVar[str | None] = ContextVar("hookhub_working_for", default=None)
 

@@ -14,6 +14,10 @@ from hub.worker.runner import build_worker
 from tests.delivery.conftest import deliveries, make_route, make_source, make_target
 
 
+def kind(value: str) -> dict:
+    return {"path": "payload.kind", "op": "equals", "value": value}
+
+
 def queued_in(redis_client, name: str) -> set[str]:
     queue = Queue(name, connection=redis_client)
     return set(queue.job_ids) | set(queue.scheduled_job_registry.get_job_ids())
@@ -25,9 +29,9 @@ def test_a_retry_waits_in_the_retry_queue_and_a_worker_takes_fresh_deliveries_fi
     receiver.reply(Reply(500, "down"))              # the first send fails; every later one succeeds
     source, inbound = make_source(api)
     failing = make_target(api, receiver.url + "/failing", name="failing", retry_schedule=[0.1])
-    make_route(api, source, [failing], match=[{"path": "payload.kind", "op": "equals", "value": "storm"}], name="storm")
+    make_route(api, source, [failing], match=[kind("storm")], name="storm")
     fresh = make_target(api, receiver.url + "/fresh", name="fresh")
-    make_route(api, source, [fresh], match=[{"path": "payload.kind", "op": "equals", "value": "ordinary"}], name="ordinary")
+    make_route(api, source, [fresh], match=[kind("ordinary")], name="ordinary")
 
     assert client.post(inbound, json={"kind": "storm"}).status_code == 200
     [failed] = settle(app, lambda: [d for d in deliveries(api, connection=failing) if d["attempt_count"] == 1])

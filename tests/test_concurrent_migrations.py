@@ -46,6 +46,10 @@ def test_two_upgrades_started_together_on_a_fresh_database_both_succeed(postgres
     engine.dispose()
     for node, (out, err) in zip(nodes, outputs, strict=True):
         assert node.returncode == 0 and "database at head" in out, err[-3000:]
+        assert "another node is migrating this database; waiting" in err     # an operator sees why it paused
+    # One applied every migration, the other found nothing left to apply.
+    said = sorted(out.split("(", 1)[1].split(":")[0].strip(")\n") for out, _ in outputs)
+    assert said[0].startswith("applied ") and said[1] == "nothing to apply", [out for out, _ in outputs]
 
     db = Database(url)
     try:

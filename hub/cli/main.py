@@ -4,7 +4,10 @@ so that `hookhub --help` and `hookhub plugins list` start without loading the wh
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -97,14 +100,36 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def db_upgrade(revision: str) -> None:
-    """Apply pending migrations (also done by `hookhub serve`)."""
+    """Apply pending migrations (also done by `hookhub serve`), saying which ran."""
     from hub.storage.db import get_database
     from hub.storage.schema import upgrade
     from hub.web.app import bootstrap
 
-    upgrade(get_database(), revision)
+    with _progress_to_stderr("alembic.runtime.migration", "hub.storage.schema"):   # each migration; a wait
+        applied = upgrade(get_database(), revision)
     bootstrap(current_app._get_current_object())
-    click.echo(f"database at {revision}")
+    done = f"applied {len(applied)}: {', '.join(applied)}" if applied else "nothing to apply"
+    click.echo(f"database at {revision} ({done})")
+
+
+@contextmanager
+def _progress_to_stderr(*names: str) -> Iterator[None]:
+    """The INFO lines of ``names`` on stderr while the block runs (the CLI configures no logging)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    # Alembic also says which dialect it talks to, each time it looks at the schema: keep its "Running …" lines.
+    handler.addFilter(lambda r: r.name != "alembic.runtime.migration" or r.getMessage().startswith("Running "))
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 # ---------------------------------------------------------------------------- connections

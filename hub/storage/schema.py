@@ -27,14 +27,22 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(database: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; a no-op when it is already there."""
+def upgrade(database: Database, revision: str = "head") -> list[str]:
+    """Bring the schema to ``revision``; a no-op when it is already there. Returns the revisions
+    applied, oldest first (none when another node had applied them while this one waited)."""
     cfg = alembic_config(database.url)
     with database.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             _lock_migrations(conn)          # held until this transaction ends, migrations included
+        before = MigrationContext.configure(conn).get_current_heads()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        after = MigrationContext.configure(conn).get_current_heads()
+    if set(before) == set(after):
+        return []
+    script = ScriptDirectory.from_config(cfg)
+    applied = script.iterate_revisions(after, before or "base")
+    return [r.revision for r in reversed(list(applied)) if r is not None]
 
 
 def _lock_migrations(conn: sa.Connection) -> None:

@@ -156,11 +156,12 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
                        text=f"{conn.name}: {result.flag}")
     if result.cooldown:
         after.append(lambda: pacing.cool_down(app, conn, result.cooldown or 0))
+    fate = "retry" if retry else str(delivery.status)
     if dview is not None:
-        after.append(lambda: _finished_hook(dview, result))
-    after.append(_counted(session, delivery, "retry" if retry else delivery.status))
+        after.append(lambda: _finished_hook(dview, result, fate))
+    after.append(_counted(session, delivery, fate))
     if not result.ok:
-        after.append(_logged(delivery, conn, "retry" if retry else str(delivery.status), result.detail))
+        after.append(_logged(delivery, conn, fate, result.detail))
     return delivery.status
 
 
@@ -204,9 +205,9 @@ def retry_delay(app: Flask, conn: Connection, attempt: int, result: SendResult) 
     return delay
 
 
-def _finished_hook(dview: DeliveryView, result: SendResult) -> None:
+def _finished_hook(dview: DeliveryView, result: SendResult, fate: str) -> None:
     try:
-        get_host().hook.hub_delivery_finished(delivery=dview, result=result)
+        get_host().hook.hub_delivery_finished(delivery=dview, result=result, fate=fate)
     except Exception:
         log.exception("a hub_delivery_finished hook failed for %s", dview.id)
 

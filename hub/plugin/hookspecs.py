@@ -75,13 +75,17 @@ def hub_decide_approval(delivery: DeliveryView) -> Decision | None:
 
 
 @_hookspec
-def hub_delivery_finished(delivery: DeliveryView, result: SendResult) -> None:
+def hub_delivery_finished(delivery: DeliveryView, result: SendResult, fate: str) -> None:
     """Observe the outcome of every attempt (delivered, retried or failed).
 
     :param delivery: the delivery that was attempted.
     :param result: the channel's verdict.
+    :param fate: what the hub made of it: ``delivered``, ``retry``, ``failed``, or ``dead`` when the
+        channel said ``retry`` but no retry is left. An implementation may leave it out of its
+        parameters (pluggy passes only those it names).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``fate``.
     """
 
 

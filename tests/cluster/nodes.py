@@ -21,20 +21,9 @@ import requests
 
 from tests.conftest import free_port
 from tests.e2e.processes import VENV_BIN, RedisServer, clean_env
+from tests.waiting import wait_until
 
 ALIVE_PATTERN = "hookhub:alive:*"      # the worker heartbeats (hub.worker.liveness)
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll ``condition`` until it returns something true; that value, or AssertionError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 class Process:
@@ -204,12 +193,23 @@ class Senders:
                 if r.status_code != 503:
                     answer.status, answer.body, answer.headers = r.status_code, _json(r), dict(r.headers)
                     break
-            if attempt % len(order) == 0:
-                time.sleep(0.1)             # every node refused: poll again shortly (a sender's retry)
+            if attempt % len(order) == 0:   # every node refused: a sender retries once one is ready again
+                left = self.deadline - (time.monotonic() - started)
+                try:
+                    wait_until(lambda: any(self._ready(name) for name in order), "a node to be ready",
+                               timeout=max(0.0, left), every=0.1)
+                except AssertionError:
+                    break
         answer.seconds = time.monotonic() - started
         with self._lock:
             self.answers.append(answer)
         return answer
+
+    def _ready(self, name: str) -> bool:
+        try:
+            return self.nodes[name].ready()
+        except AssertionError:      # that node was stopped: not ready
+            return False
 
     def count(self) -> int:
         with self._lock:

@@ -7,12 +7,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from tests.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -25,18 +26,22 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def wait_http(url: str, timeout: float = 60.0, status: int = 200) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    last: Exception | str = "no answer"
-    while time.monotonic() < deadline:
+    """GET ``url`` until it answers ``status``; that answer (AssertionError saying the last one otherwise)."""
+    last: list[Any] = ["no answer"]
+
+    def answered() -> requests.Response | None:
         try:
             r = requests.get(url, timeout=2)
-            if r.status_code == status:
-                return r
-            last = f"HTTP {r.status_code}: {r.text[:200]}"
         except requests.RequestException as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer {status} within {timeout:.0f} s: {last}")
+            last[0] = exc
+            return None
+        last[0] = f"HTTP {r.status_code}: {r.text[:200]}"
+        return r if r.status_code == status else None
+
+    try:
+        return wait_until(answered, f"{url} to answer {status}", timeout, every=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last: {last[0]}") from None
 
 
 def descendants(pid: int) -> set[int]:
@@ -138,9 +143,7 @@ class RedisServer:
         self.proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(self.sock), "--dir", str(self.folder),
                                       "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
                                      stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not self.sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(self.sock.exists, "redis-server's socket", timeout=10, every=0.02)
 
     def stop(self):
         self.proc.terminate()

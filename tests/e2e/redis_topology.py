@@ -6,29 +6,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 MASTER_NAME = "mymaster"
 
 
 def wait_for(condition, what: str, timeout: float = 30.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except redis.RedisError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+    """:func:`tests.waiting.wait_until`, a Redis error counting as "not yet" (a failover under way)."""
+    return wait_until(condition, what, timeout, every, ignoring=(redis.RedisError,))
 
 
 class SentinelSetup:

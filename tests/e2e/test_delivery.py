@@ -14,6 +14,7 @@ import requests
 from hub.testing import Receiver, Reply
 from tests.conftest import free_port
 from tests.e2e.processes import VENV_BIN, AdminApi, RedisServer, alive, descendants, hub_environment, wait_http
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 TOKEN = "delivery-e2e-admin-token"
@@ -42,14 +43,16 @@ class Hub:
                                 stderr=subprocess.STDOUT)
 
     def wait_deliveries(self, predicate, timeout=60.0, **filters):
-        deadline = time.monotonic() + timeout
-        while True:
-            items = self.api("GET", "/deliveries", params=filters)["items"]
-            if predicate(items):
-                return items
-            if time.monotonic() > deadline:
-                raise AssertionError(f"deliveries did not settle: {items}\n" + self.log_text()[-3000:])
-            time.sleep(0.2)
+        seen: list = []
+
+        def settled():
+            seen[:] = self.api("GET", "/deliveries", params=filters)["items"]
+            return list(seen) if predicate(seen) else None
+
+        try:
+            return wait_until(settled, "deliveries to settle", timeout, every=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {seen}\n" + self.log_text()[-3000:]) from None
 
     def log_text(self):
         return (self.tmp_path / "processes.log").read_text(errors="replace")
@@ -113,9 +116,7 @@ def test_retries_survive_the_scheduler_process_dying_and_a_killed_worker_leaves_
     """RQ's scheduler process (it moves due retries onto the queue) exits on a Redis error and RQ
     would start it again only after minutes: the worker restarts it within seconds. And when the
     worker is SIGKILLed, its scheduler goes with it instead of running on as an orphan."""
-    deadline = time.monotonic() + 20
-    while not (schedulers := descendants(hub.worker.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    schedulers = wait_until(lambda: descendants(hub.worker.pid), "the worker's scheduler process", timeout=20)
     assert len(schedulers) == 1, f"expected the worker's scheduler process, found {schedulers}"
     [scheduler] = schedulers
     os.kill(scheduler, signal.SIGKILL)
@@ -130,7 +131,4 @@ def test_retries_survive_the_scheduler_process_dying_and_a_killed_worker_leaves_
     assert restarted != scheduler
     os.kill(hub.worker.pid, signal.SIGKILL)
     hub.worker.wait()
-    deadline = time.monotonic() + 10
-    while alive(restarted) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(restarted), "the scheduler outlived its SIGKILLed worker"
+    wait_until(lambda: not alive(restarted), "the scheduler to end with its SIGKILLed worker", timeout=10)

@@ -3,12 +3,12 @@ routed to a slow receiver, while the worker is SIGKILLed mid-send and Redis is s
 every 200 `accepted` is one stored event, every event is routed and reaches the receiver, and
 duplicates were processed once."""
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from hub.testing import Receiver, Reply
 from tests.conftest import free_port
 from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, wait_http
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 TOKEN = "durability-admin-token"
@@ -39,14 +40,6 @@ def alive_workers(redis_server) -> set[bytes]:
     import redis
 
     return set(redis.Redis(unix_socket_path=str(redis_server.sock)).keys("hookhub:alive:*"))
-
-
-def wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_path):
@@ -121,26 +114,31 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         assert set(others) <= {503}, f"unexpected answers: {others}"   # 503 = retry later, never lost
 
         engine = sa.create_engine(f"sqlite:///{tmp_path / 'instance' / 'hookhub.db'}")
-        deadline = time.monotonic() + 90
-        while True:
+        rows: list = []
+
+        def all_routed() -> bool:
             with engine.connect() as c:
-                rows = c.execute(sa.text("SELECT id, event_id, status, route_job FROM events")).all()
-            pending = [r for r in rows if r.status != "routed"]
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+                rows[:] = c.execute(sa.text("SELECT id, event_id, status, route_job FROM events")).all()
+            return all(r.status == "routed" for r in rows)
+
+        with contextlib.suppress(AssertionError):          # what is left unrouted is asserted below, with a post-mortem
+            wait_until(all_routed, "every event to be routed", timeout=90, every=0.5)
+        pending = [r for r in rows if r.status != "routed"]
         stored = {r.id: r.event_id for r in rows}
         assert stored == accepted, "every 200 'accepted' is exactly one stored event"
         assert pending == [], f"{len(pending)} events never routed: {post_mortem(redis_server, pending)}"
         per_event_id = Counter(stored.values())
         assert max(per_event_id.values()) == 1, "a duplicate was stored twice"
-        deadline = time.monotonic() + 120
-        while True:
+        statuses: Counter = Counter()
+
+        def all_delivered() -> bool:
             with engine.connect() as c:
-                statuses = Counter(c.execute(sa.text("SELECT status FROM deliveries")).scalars())
-            if statuses == {"delivered": len(accepted)} or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+                statuses.clear()
+                statuses.update(c.execute(sa.text("SELECT status FROM deliveries")).scalars())
+            return statuses == {"delivered": len(accepted)}
+
+        with contextlib.suppress(AssertionError):          # the statuses left are asserted below
+            wait_until(all_delivered, "every delivery to be delivered", timeout=120, every=0.5)
         engine.dispose()
         assert statuses == {"delivered": len(accepted)}, statuses
         unreadable = [r.body[:200] for r in receiver.requests if not r.body.startswith(b"{")]
@@ -156,7 +154,9 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
     finally:
         if worker.poll() is None:
             os.kill(worker.pid, signal.SIGUSR1)         # its thread stacks, into the log, for a post-mortem
-            time.sleep(0.5)
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: b"most recent call first" in (tmp_path / "processes.log").read_bytes(),
+                           "the worker's thread stacks", timeout=5)
         for proc in (web, worker):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

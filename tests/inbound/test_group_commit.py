@@ -12,7 +12,6 @@ events of one marked request violate."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from hub.storage.db import get_database
 from hub.storage.models import Event, Failure
+from tests.waiting import wait_until
 
 FAIL_MARK = "fail-commit"
 
@@ -46,13 +46,6 @@ def commits(app):
 
 def dialect(app) -> str:
     return get_database(app).engine.dialect.name
-
-
-def wait_until(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 @contextmanager

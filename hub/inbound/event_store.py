@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from hub.core.errors import PluginError, Unavailable
 from hub.storage.db import Database
 from hub.storage.fastsql import FastStatement
-from hub.storage.group_commit import GroupCommit
+from hub.storage.group_commit import AGAIN, GroupCommit
 from hub.storage.models import Event
 
 #: The columns an insert gives (the others keep their server defaults).
@@ -33,8 +33,9 @@ class EventStore:
 
     def __init__(self, database: Database, *, max_rows: int = 64) -> None:
         self.db = database
-        self.commits = GroupCommit(database.fast, max_rows=max_rows)
+        self.commits = GroupCommit(database.fast, max_rows=max_rows, bulk=self._insert_many)
         self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
+        self._many: dict[int, FastStatement] = {}     # the insert of n rows, by n
 
     def insert(self, row: dict[str, Any], *, window: int) -> str | None:
         """Store ``row`` (a value for each of :data:`COLUMNS`); None once it is committed, or the id
@@ -43,10 +44,11 @@ class EventStore:
         :class:`Unavailable`; an error of the shared transaction is raised to every request of it."""
         insert, holder_of, release = self._statements()
         key = row["dedupe_key"]
+        values = insert.process(row)      # here, not in the transaction: JSON encoding is the dearest part
 
         def work(cursor: Any) -> str | None:
             for _ in range(2):
-                if insert.rows(cursor, row):
+                if insert.run(cursor, values):
                     return None
                 holders = holder_of.rows(cursor, {"connection_id": row["connection_id"], "dedupe_key": key})
                 if not holders:
@@ -59,23 +61,42 @@ class EventStore:
             raise Unavailable("the event could not be stored; retry later")
 
         # Ordered by key inside a batch: PostgreSQL's unique-key locks are then taken in one order.
-        return self.commits.run(work, order=(row["connection_id"], key) if key is not None else None)
+        return self.commits.run(work, order=(row["connection_id"], key) if key is not None else None, item=values)
+
+    def _insert_many(self, cursor: Any, rows: list[dict[str, Any]]) -> list[Any]:
+        """The batch's rows in one statement: None for each one stored, AGAIN for each one whose
+        dedupe key was taken (its own work then finds the holder, in this transaction)."""
+        statement = self._many.get(len(rows))
+        if statement is None:
+            table = Event.__table__
+            statement = self._many[len(rows)] = FastStatement(self.db.engine, self._insert_for(
+                [{c: sa.bindparam(f"{c}_{n}", type_=table.c[c].type) for c in COLUMNS} for n in range(len(rows))]),
+                [table.c.id])
+        values = {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
+        stored = {row_id for row_id, in statement.run(cursor, values)}
+        return [None if row["id"] in stored else AGAIN for row in rows]
+
+    def _insert_for(self, values: Any) -> Any:
+        """INSERT of ``values`` (one row's bind parameters, or a list of rows') into events; a row
+        whose dedupe key is taken is skipped; each stored row's id is returned."""
+        dialect = self.db.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            raise PluginError(f"the {dialect} database is not supported; use SQLite or PostgreSQL")
+        table = Event.__table__
+        return (insert(table).values(values).on_conflict_do_nothing(index_elements=["connection_id", "dedupe_key"])
+                .returning(table.c.id))
 
     def _statements(self) -> tuple[FastStatement, FastStatement, FastStatement]:
         if self._compiled is None:
             engine = self.db.engine
-            dialect = engine.dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            elif dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                raise PluginError(f"the {dialect} database is not supported; use SQLite or PostgreSQL")
             table = Event.__table__
             self._compiled = (
-                FastStatement(engine, insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in COLUMNS})
-                              .on_conflict_do_nothing(index_elements=["connection_id", "dedupe_key"])
-                              .returning(table.c.id), [table.c.id]),
+                FastStatement(engine, self._insert_for({c: sa.bindparam(c, type_=table.c[c].type) for c in COLUMNS}),
+                              [table.c.id]),
                 FastStatement(engine, sa.select(table.c.id, table.c.received_at).where(
                     table.c.connection_id == sa.bindparam("connection_id"),
                     table.c.dedupe_key == sa.bindparam("dedupe_key")), [table.c.id, table.c.received_at]),

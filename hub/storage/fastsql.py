@@ -36,19 +36,25 @@ class FastStatement:
         self.result_processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                                   for column in result_columns]
 
-    def parameters(self, values: Mapping[str, Any]) -> Any:
+    def process(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (by bind key) as the driver takes them, by bind name: each column type's bind
+        processing (JSON encoding, datetimes …), which can be done before a transaction opens."""
         processed = {}
         for name, key in self.binds.items():
             value = values[key]
             processor = self.bind_processors.get(name)
             processed[name] = processor(value) if processor is not None and value is not None else value
-        return [processed[name] for name in self.order] if self.order is not None else processed
+        return processed
 
-    def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        cursor.execute(self.sql, self.parameters(values))
+    def run(self, cursor: Any, processed: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute with values already processed (:meth:`process`); the rows, result-processed."""
+        cursor.execute(self.sql, [processed[name] for name in self.order] if self.order is not None else processed)
         fetched = cursor.fetchall() if cursor.description else []
         return [tuple(p(v) if p is not None else v for p, v in zip(self.result_processors, row, strict=False))
                 for row in fetched]
+
+    def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return self.run(cursor, self.process(values))
 
 
 class FastWriter:

@@ -23,6 +23,14 @@ batch is stored. When one piece of work fails for its own reasons (the database 
 ``DataError``, ``IntegrityError``; or an exception of its own), the transaction is rolled back, that
 caller gets its error, and the others go first into the next batch.
 
+One statement for the batch: a group commit made with ``bulk`` (a function of a cursor and a list
+of items) hands it the items of the callers that gave one (``run(work, item=…)``), in one call: an
+INSERT of all the batch's rows costs the database one statement instead of one per row, and the
+Python work under the write lock stays small. ``bulk`` answers each item's result, or
+:data:`AGAIN` for an item it did not settle (a taken unique key), whose own work then runs in the
+same transaction. When the bulk statement fails for a row's reasons, nobody gets that error: each
+item of it runs its own work from then on, so the failing one fails alone, as above.
+
 Within a batch, work may be ordered by a key (``run(work, order=…)``; a stable sort, so equal keys
 keep their arrival order): PostgreSQL's row locks on unique keys are then taken in one order by
 every process, so two batches inserting the same keys cannot deadlock.
@@ -51,14 +59,20 @@ class GroupCommitTimeout(sa.exc.OperationalError):
         super().__init__("group commit", {}, Exception(f"no transaction took this write within {waited:.0f} s"))
 
 
+#: What :attr:`GroupCommit.bulk` answers for an item it did not settle: its own work runs next.
+AGAIN = object()
+
+
 class _Slot(Generic[T]):
     """One caller's work, and the lock its thread sleeps on until the work is done or it leads."""
 
-    __slots__ = ("work", "order", "wake", "leads", "done", "result", "error")
+    __slots__ = ("work", "order", "item", "alone", "wake", "leads", "done", "result", "error")
 
-    def __init__(self, work: Callable[[Any], T], order: Any) -> None:
+    def __init__(self, work: Callable[[Any], T], order: Any, item: Any) -> None:
         self.work = work
         self.order = order
+        self.item = item                 # for the bulk statement; None: run ``work``
+        self.alone = item is None        # True once a bulk statement holding it failed
         self.wake = threading.Lock()
         self.wake.acquire()              # released by whoever finishes this slot or makes it lead
         self.leads = False
@@ -76,20 +90,24 @@ class GroupCommit:
 
     patience = 60.0     # seconds a caller waits for a batch to take its work (the database hangs)
 
-    def __init__(self, writer: FastWriter, *, max_rows: int = 64) -> None:
+    def __init__(self, writer: FastWriter, *, max_rows: int = 64,
+                 bulk: Callable[[Any, list[Any]], list[Any]] | None = None) -> None:
         self.writer = writer
         self.max_rows = max(1, int(max_rows))
+        self.bulk = bulk
         self._lock = threading.Lock()
         self._queue: deque[_Slot[Any]] = deque()
         self._leading = False            # a thread is leading: running batches, or about to
         self.batches = 0                 # transactions committed or failed (for tests and tuning)
         self.rows = 0                    # pieces of work they ran
+        self.in_bulk = 0                 # pieces the bulk statement settled (their own work did not run)
 
-    def run(self, work: Callable[[Any], T], *, order: Any = None) -> T:
+    def run(self, work: Callable[[Any], T], *, order: Any = None, item: Any = None) -> T:
         """Run ``work(cursor)`` in a transaction shared with concurrent callers and return its
         result once that transaction has committed; raise otherwise — the database's error as
-        SQLAlchemy's exception, or ``work``'s own exception."""
-        slot: _Slot[T] = _Slot(work, order)
+        SQLAlchemy's exception, or ``work``'s own exception. With ``item``, the batch's :attr:`bulk`
+        statement may settle it instead (its result is then returned; ``work`` does not run)."""
+        slot: _Slot[T] = _Slot(work, order, item if self.bulk is not None else None)
         with self._lock:
             self._queue.append(slot)
             leads = not self._leading
@@ -146,18 +164,34 @@ class GroupCommit:
         batch: list[_Slot[Any]] = []
         results: list[Any] = []
         failed: _Slot[Any] | None = None
+        bulk: list[_Slot[Any]] = []
         try:
             with self.writer.transaction() as cursor:
                 batch = self._take()       # after BEGIN (on SQLite, after the gate): what came meanwhile joins
+                settled = self._bulk(cursor, bulk := [slot for slot in batch if not slot.alone])
+                bulk = []
+                in_bulk = 0
                 for slot in batch:
-                    failed = slot
-                    results.append(slot.work(cursor))
+                    outcome = settled.get(id(slot), AGAIN)
+                    if outcome is AGAIN:
+                        failed = slot
+                        outcome = slot.work(cursor)
+                    else:
+                        in_bulk += 1
+                    results.append(outcome)
                 failed = None
         except BaseException as exc:        # every caller of the batch gets it; the leader raises nothing
             self.batches += 1
             if not batch:                  # the transaction failed before taking any work: it fails them
                 batch = self._take()
-            if failed is not None and (isinstance(exc, ROW_ERRORS) or not isinstance(exc, sa.exc.SQLAlchemyError)):
+            row_error = isinstance(exc, ROW_ERRORS) or not isinstance(exc, sa.exc.SQLAlchemyError)
+            if bulk and row_error:         # one of the bulk's items, but which: each goes alone next time
+                for slot in bulk:
+                    slot.alone = True
+                with self._lock:
+                    self._queue.extendleft(reversed(batch))
+                return
+            if failed is not None and row_error:
                 others = [slot for slot in batch if slot is not failed]
                 with self._lock:
                     self._queue.extendleft(reversed(others))
@@ -168,5 +202,13 @@ class GroupCommit:
             return
         self.batches += 1
         self.rows += len(batch)
+        self.in_bulk += in_bulk
         for slot, result in zip(batch, results, strict=True):
             slot.finish(result=result)
+
+    def _bulk(self, cursor: Any, slots: list[_Slot[Any]]) -> dict[int, Any]:
+        """The outcomes :attr:`bulk` gives the items of ``slots`` in one statement, by id() of slot."""
+        if not slots:
+            return {}
+        outcomes = self.bulk(cursor, [slot.item for slot in slots])
+        return {id(slot): outcome for slot, outcome in zip(slots, outcomes, strict=True)}

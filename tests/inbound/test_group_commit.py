@@ -117,10 +117,12 @@ def stored_ids(app) -> dict[str, str]:
 
 
 def test_requests_of_one_batch_are_all_committed_and_a_duplicate_inside_it_names_the_first(app, inbound):
-    before = commits(app).batches
+    before, before_bulk = commits(app).batches, commits(app).in_bulk
     posts = queue_batch(app, inbound, ["lead", "a", "b", "a", "c", "b", "a"])
     answers = posts.join()
     assert commits(app).batches - before == (1 if dialect(app) == "sqlite" else 2)   # all queued shared one
+    # One INSERT of the batch's rows stored the four firsts; each duplicate then found its holder.
+    assert commits(app).in_bulk - before_bulk == 4
     assert all(status == 200 for status, _ in answers.values()), answers
     by_event: dict[str, set[str]] = {}
     for n, event_id in enumerate(["lead", "a", "b", "a", "c", "b", "a"]):

@@ -3,15 +3,26 @@ share no file or socket (gunicorn's control socket included, which by default ev
 user shares in ~/.gunicorn), and one stops without disturbing the other."""
 
 import json
+import re
 import signal
 import subprocess
-import time
 
 import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.e2e.processes import VENV_BIN, alive, clean_env, command_line, descendants, start_serve, stop, wait_http
+from tests.e2e.processes import (
+    VENV_BIN,
+    alive,
+    clean_env,
+    command_line,
+    descendants,
+    start_serve,
+    stop,
+    stop_or_kill,
+    wait_http,
+)
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -65,9 +76,7 @@ def test_two_hubs_with_their_own_instance_folders_and_binds_run_and_stop_indepen
         a_tree = descendants(hubs["a"]["proc"].pid)
         b_tree = descendants(hubs["b"]["proc"].pid)
         assert stop(hubs["a"]["proc"], signal.SIGINT) == 0
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in a_tree) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not any(alive(p) for p in a_tree), "hub a's processes to end", timeout=10)
         assert [command_line(p) for p in a_tree if alive(p)] == []
         assert not (hubs["a"]["instance"] / "gunicorn.ctl").exists()
         assert all(alive(p) for p in b_tree), "stopping hub a touched hub b's processes"
@@ -81,3 +90,41 @@ def test_two_hubs_with_their_own_instance_folders_and_binds_run_and_stop_indepen
         codes = {name: stop(hub["proc"], signal.SIGINT) for name, hub in hubs.items()}
     assert codes["b"] == 0
     assert not (hubs["b"]["instance"] / "gunicorn.ctl").exists()
+
+
+def listeners(port: int) -> set[int]:
+    """The pids of the processes listening on 127.0.0.1:``port``, one per listening socket."""
+    out = subprocess.run(["ss", "-H", "-ltnp", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
+
+
+def gunicorn(folder, port: int, redis_url: str) -> subprocess.Popen:
+    env = clean_env(HOOKHUB_INSTANCE_PATH=str(folder), HOOKHUB_REDIS_URL=redis_url)
+    folder.mkdir()
+    return subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", "python:hub.web.gunicorn_conf", "--workers", "2",
+                             "--bind", f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_each_web_process_listens_on_its_own_socket_and_a_second_hub_on_the_port_refuses_to_start(
+        tmp_path, redis_url):
+    """SO_REUSEPORT spreads connections evenly over the web processes; it would also let a second hub
+    bind a port in use without a word, so the hub checks at start that the port is free."""
+    port = free_port()
+    first = gunicorn(tmp_path / "first", port, redis_url)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
+        workers = descendants(first.pid)
+        wait_until(lambda: len(listeners(port)) == 2, "two listening sockets")
+        assert listeners(port) == workers and len(workers) == 2     # one socket per web process
+        second = gunicorn(tmp_path / "second", port, redis_url)
+        try:
+            out, _ = second.communicate(timeout=60)
+        finally:
+            stop_or_kill(second)
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}: another process listens there" in out, out
+        assert listeners(port) == workers                          # the first hub's sockets, untouched
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        stop_or_kill(first)

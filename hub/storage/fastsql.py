@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,13 +59,17 @@ class FastStatement:
 
 
 class FastWriter:
-    """Transactions on this thread's DBAPI connection; on SQLite, inside the process's write gate."""
+    """Transactions, one at a time, on one DBAPI connection of the process; on SQLite, inside the
+    write gate. One connection, not one per thread: the group commit runs one transaction at a
+    time anyway (whichever thread leads), and a connection that does every write keeps its page
+    cache warm (SQLite) and its prepared statements (PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine, write_gate: Any = None) -> None:
         self.engine = engine
         self.gate = write_gate
         self.sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
+        self._local = SimpleNamespace(conn=None)    # the connection, until an error says it is broken
+        self._busy = threading.Lock()
 
     def _connection(self) -> sa.Connection:
         conn = getattr(self._local, "conn", None)
@@ -73,8 +78,15 @@ class FastWriter:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A DBAPI cursor inside a transaction: committed when the block ends, rolled back on error."""
+    def transaction(self, *, lazy: bool = False) -> Iterator[Any]:
+        """A DBAPI cursor inside a transaction: committed when the block ends, rolled back on error.
+
+        With ``lazy`` the transaction opens at :meth:`begin`; a statement run before that is a
+        transaction of its own, committed when it returns (the write gate is held all the same)."""
+        with self._busy:
+            yield from self._transaction(lazy)
+
+    def _transaction(self, lazy: bool) -> Iterator[Any]:
         dialect = self.engine.dialect
         try:
             conn = self._connection()
@@ -86,12 +98,16 @@ class FastWriter:
             cursor = None
             try:
                 cursor = raw.cursor()
-                if self.sqlite:               # autocommit mode (hub.storage.db): the transaction is ours to open
-                    cursor.execute("BEGIN IMMEDIATE")
+                if lazy:
+                    if not self.sqlite:       # SQLite's connections are in autocommit mode (hub.storage.db)
+                        raw.autocommit = True
+                else:
+                    self.begin(cursor)
                 yield cursor
                 if self.sqlite:
-                    cursor.execute("COMMIT")
-                else:
+                    if raw.in_transaction:
+                        cursor.execute("COMMIT")
+                elif not raw.autocommit:
                     raw.commit()
             except BaseException as exc:
                 self._rollback(conn, raw, cursor)
@@ -107,8 +123,17 @@ class FastWriter:
                 try:
                     if cursor is not None:
                         cursor.close()
+                    if lazy and not self.sqlite and self._local.conn is conn:
+                        raw.autocommit = False
                 except dialect.loaded_dbapi.Error:
                     pass
+
+    def begin(self, cursor: Any) -> None:
+        """Open the transaction of a ``lazy`` :meth:`transaction` (or of any, at its start)."""
+        if self.sqlite:                       # autocommit mode: the transaction is ours to open
+            cursor.execute("BEGIN IMMEDIATE")
+        else:
+            cursor.connection.autocommit = False  # psycopg opens it with the next statement
 
     def _rollback(self, conn: sa.Connection, raw: Any, cursor: Any) -> None:
         try:

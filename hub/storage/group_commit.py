@@ -160,26 +160,38 @@ class GroupCommit:
 
     def _batch(self) -> None:
         """One transaction over the work waiting at its start, each piece finished with its outcome
-        (or, when another piece failed on its own, put back first in line)."""
+        (or, when another piece failed on its own, put back first in line). When every piece can
+        go in the bulk statement, that statement is the transaction (no BEGIN, no COMMIT: one
+        round trip, or one SQLite call)."""
         batch: list[_Slot[Any]] = []
         results: list[Any] = []
         failed: _Slot[Any] | None = None
         bulk: list[_Slot[Any]] = []
+        again: list[_Slot[Any]] = []
+        in_bulk = 0
         try:
-            with self.writer.transaction() as cursor:
-                batch = self._take()       # after BEGIN (on SQLite, after the gate): what came meanwhile joins
-                settled = self._bulk(cursor, bulk := [slot for slot in batch if not slot.alone])
-                bulk = []
-                in_bulk = 0
-                for slot in batch:
-                    outcome = settled.get(id(slot), AGAIN)
-                    if outcome is AGAIN:
-                        failed = slot
-                        outcome = slot.work(cursor)
-                    else:
-                        in_bulk += 1
-                    results.append(outcome)
-                failed = None
+            with self.writer.transaction(lazy=True) as cursor:
+                batch = self._take()       # with the gate held: what came meanwhile joins
+                if batch and self.bulk is not None and not any(slot.alone for slot in batch):
+                    bulk = batch
+                    settled = self._bulk(cursor, bulk)        # committed when it returns
+                    bulk = []
+                    again = [slot for slot in batch if settled[id(slot)] is AGAIN]
+                    results = [settled[id(slot)] for slot in batch]
+                    in_bulk = len(batch) - len(again)
+                else:
+                    self.writer.begin(cursor)
+                    settled = self._bulk(cursor, bulk := [slot for slot in batch if not slot.alone])
+                    bulk = []
+                    for slot in batch:
+                        outcome = settled.get(id(slot), AGAIN)
+                        if outcome is AGAIN:
+                            failed = slot
+                            outcome = slot.work(cursor)
+                        else:
+                            in_bulk += 1
+                        results.append(outcome)
+                    failed = None
         except BaseException as exc:        # every caller of the batch gets it; the leader raises nothing
             self.batches += 1
             if not batch:                  # the transaction failed before taking any work: it fails them
@@ -201,10 +213,16 @@ class GroupCommit:
                 slot.finish(error=exc)
             return
         self.batches += 1
-        self.rows += len(batch)
+        for slot in again:                 # a taken key: its own work, first in line for the next batch
+            slot.alone = True
+        if again:
+            with self._lock:
+                self._queue.extendleft(reversed(again))
         self.in_bulk += in_bulk
         for slot, result in zip(batch, results, strict=True):
-            slot.finish(result=result)
+            if result is not AGAIN:
+                self.rows += 1
+                slot.finish(result=result)
 
     def _bulk(self, cursor: Any, slots: list[_Slot[Any]]) -> dict[int, Any]:
         """The outcomes :attr:`bulk` gives the items of ``slots`` in one statement, by id() of slot."""

@@ -91,6 +91,29 @@ def receiver_process(specs: list[tuple[float, int]]) -> tuple[subprocess.Popen, 
 
 # ----------------------------------------------------------------------------- processes
 
+def busy_fraction(window: float = 0.25) -> float:
+    """The share of the machine's CPU time that was not idle during ``window`` seconds."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]          # all, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(window)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(timeout: float = 60) -> float:
+    """Wait until the machine is quiet (under 10 % busy), so that one run's leftovers do not slow
+    the next one down; the seconds it took. adnanh/webhook answers before it runs its command: after
+    a run at 15,000 requests/s, tens of thousands of /bin/true are still to run, for seconds — which
+    once took a third of the CPU from whichever server ran next. PostgreSQL's checkpoints and
+    autovacuum, the hub's WAL checkpoint and a stopped worker's last jobs are leftovers too."""
+    start = time.monotonic()
+    while busy_fraction() > 0.10 and time.monotonic() - start < timeout:
+        pass
+    return time.monotonic() - start
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

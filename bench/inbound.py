@@ -40,7 +40,7 @@ from pathlib import Path
 
 import requests
 import sqlalchemy as sa
-from common import BIN, Postgres, free_port, stop
+from common import BIN, Postgres, free_port, settle, stop
 
 HERE = Path(__file__).resolve().parent
 SECRET = "s3cret"
@@ -97,29 +97,6 @@ def cpu_seconds(group: int) -> float:
         if int(fields[2]) == group:          # pgrp; utime and stime are fields 14 and 15 of stat
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def busy_fraction(window: float = 0.25) -> float:
-    """The share of the machine's CPU time that was not idle during ``window`` seconds."""
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]          # all, idle + iowait
-    total0, idle0 = sample()
-    time.sleep(window)
-    total1, idle1 = sample()
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def settle(timeout: float = 60) -> float:
-    """Wait until the machine is quiet (under 10 % busy), so that one run's leftovers do not slow
-    the next one down; the seconds it took. adnanh/webhook answers before it runs its command: after
-    a run at 15,000 requests/s, tens of thousands of /bin/true are still to run, for seconds — which
-    once took a third of the CPU from whichever server ran next. PostgreSQL's checkpoints and
-    autovacuum, and the hub's WAL checkpoint, are leftovers too."""
-    start = time.monotonic()
-    while busy_fraction() > 0.10 and time.monotonic() - start < timeout:
-        pass
-    return time.monotonic() - start
 
 
 def wait_for(url: str, method: str = "GET", timeout: float = 60) -> None:

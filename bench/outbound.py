@@ -2,10 +2,13 @@
 on the same worker setup, measured in one run on this machine (ratios travel, absolute figures do
 not).
 
-    .venv/bin/python bench/outbound.py [--events 1000] [--jobs 2000] [--rate 50] [--seconds 8]
+    .venv/bin/python bench/outbound.py [--rounds 3] [--events 1000] [--jobs 2000] [--rate 50] [--seconds 8]
 
 Every phase runs one ``hookhub worker`` process (RQ SimpleWorker, HOOKHUB_WORKER_CONCURRENCY
-jobs in threads) against redis-server and SQLite:
+jobs in threads) against redis-server and SQLite, on a quiet machine (each phase waits for the
+last one's leftovers to end). The three throughput phases run in rounds, one after the other; the
+summary gives the median of each figure and the median of the per-round ratios (the machine is
+noisy, and a ratio is only meaningful between phases of one round):
 
 - bare RQ: no-op jobs enqueued while the worker is down, timed from the worker's first heartbeat
   until the queue is empty — the ceiling for anything done as RQ jobs on this setup;
@@ -28,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import Hub, free_port, run_receiver, stop
+from common import Hub, free_port, run_receiver, settle, stop
 
 TOKEN = "bench-outbound-token-0123456789"
 
@@ -65,6 +68,7 @@ class Bench(Hub):
 
         queue = get_queue("deliver", self.app)
         queue.enqueue_many([queue.prepare_data("os.getpid", result_ttl=0) for _ in range(jobs)])
+        settle()
         started = self.start_worker()
         registry = StartedJobRegistry(queue=queue)
         while queue.count or registry.count:
@@ -77,6 +81,7 @@ class Bench(Hub):
         inbound = self.route_to(name, url)
         since = self.newest_delivery_id()
         self.accept(inbound, events)
+        settle()
         started = self.start_worker()
         wall_started = time.time() - (time.monotonic() - started)   # the heartbeat, on delivered_at's clock
         while len(done := self.delivered(since)) < events:
@@ -94,6 +99,7 @@ class Bench(Hub):
         inbound = self.route_to(name, url)
         since = self.newest_delivery_id()
         web, base = self.start_web()
+        settle()
         self.start_worker()
         count = int(rate * seconds)
         session = requests.Session()
@@ -111,6 +117,7 @@ class Bench(Hub):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three throughput phases")
     parser.add_argument("--events", type=int, default=1000, help="deliveries per throughput phase")
     parser.add_argument("--jobs", type=int, default=2000, help="no-op jobs for the bare RQ figure")
     parser.add_argument("--rate", type=float, default=50.0, help="events/s in the latency phase")
@@ -126,23 +133,32 @@ def main() -> None:
         proc.start()
         receivers.append(f"http://127.0.0.1:{port}/hook")
     bench = Bench(work, args.concurrency)
+    rounds: list[tuple[float, float, float]] = []
     try:
-        rq_rate = bench.bare_rq(args.jobs)
-        instant = bench.deliveries("instant", receivers[0], args.events)
-        slow = bench.deliveries("slow", receivers[1], args.events)
+        for n in range(args.rounds):
+            rq = bench.bare_rq(args.jobs)
+            instant = bench.deliveries(f"instant {n}", receivers[0], args.events)
+            slow = bench.deliveries(f"slow {n}", receivers[1], args.events)
+            rounds.append((rq, instant, slow))
+            print(f"round {n + 1}: bare RQ {rq:.0f} jobs/s, deliveries {instant:.0f}/s (instant receiver), "
+                  f"{slow:.0f}/s (100 ms receiver)", flush=True)
         lat_instant = bench.latency("latency instant", receivers[0], args.rate, args.seconds)
         lat_slow = bench.latency("latency slow", receivers[1], args.rate, args.seconds)
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)
 
+    def median(values) -> float:
+        return statistics.median(list(values))
+
     print(f"\noutbound benchmark: {os.cpu_count()} cores, one worker process running {args.concurrency} jobs at "
-          f"once, SQLite, redis-server")
+          f"once, SQLite, redis-server; {args.rounds} rounds, medians")
     print(f"{'phase':<46} {'per second':>11} {'vs bare RQ':>11}")
-    print(f"{'bare RQ no-op jobs (' + str(args.jobs) + ')':<46} {rq_rate:>11.0f} {1.0:>11.2f}")
-    print(f"{'deliveries, receiver answers at once (' + str(args.events) + ')':<46} {instant:>11.0f} "
-          f"{instant / rq_rate:>11.2f}")
-    print(f"{'deliveries, receiver answers after 100 ms':<46} {slow:>11.0f} {slow / rq_rate:>11.2f}")
+    print(f"{'bare RQ no-op jobs (' + str(args.jobs) + ')':<46} {median(r[0] for r in rounds):>11.0f} {1.0:>11.2f}")
+    print(f"{'deliveries, receiver answers at once (' + str(args.events) + ')':<46} "
+          f"{median(r[1] for r in rounds):>11.0f} {median(r[1] / r[0] for r in rounds):>11.2f}")
+    print(f"{'deliveries, receiver answers after 100 ms':<46} {median(r[2] for r in rounds):>11.0f} "
+          f"{median(r[2] / r[0] for r in rounds):>11.2f}")
     print(f"\nlatency from acceptance to delivery at {args.rate:g} events/s over HTTP ({lat_instant[2]} events)")
     print(f"{'receiver':<46} {'p50 ms':>11} {'p99 ms':>11}")
     print(f"{'answers at once':<46} {lat_instant[0]:>11.0f} {lat_instant[1]:>11.0f}")

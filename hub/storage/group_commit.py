@@ -8,8 +8,8 @@ every page the transaction touched, on PostgreSQL the round trips and a WAL flus
 batch instead of once per row.
 
 How a batch forms (leader and followers, no thread of its own): the first caller to arrive while
-no transaction is running leads — it opens the transaction (on its thread's own connection,
-:class:`~hub.storage.fastsql.FastWriter`; on SQLite after the process's write gate), then takes
+no transaction is running leads — it opens the transaction (on the process's connection for
+them, :class:`~hub.storage.fastsql.FastWriter`; on SQLite after the write gate), then takes
 the waiting work, up to ``max_rows`` pieces, runs it in arrival order, commits, and hands each
 caller its result. Callers that arrive meanwhile wait; when the leader is done, the oldest of them
 leads the next batch. So a lone request commits at once, as it always did, and under load the
@@ -26,10 +26,13 @@ caller gets its error, and the others go first into the next batch.
 One statement for the batch: a group commit made with ``bulk`` (a function of a cursor and a list
 of items) hands it the items of the callers that gave one (``run(work, item=…)``), in one call: an
 INSERT of all the batch's rows costs the database one statement instead of one per row, and the
-Python work under the write lock stays small. ``bulk`` answers each item's result, or
-:data:`AGAIN` for an item it did not settle (a taken unique key), whose own work then runs in the
-same transaction. When the bulk statement fails for a row's reasons, nobody gets that error: each
-item of it runs its own work from then on, so the failing one fails alone, as above.
+Python work under the write lock stays small. When every piece of a batch gave an item, that
+statement is the whole transaction: no BEGIN, no COMMIT (SQLite and PostgreSQL commit a lone
+statement when it returns), one round trip. ``bulk`` answers each item's result, or :data:`AGAIN`
+for an item it did not settle (a taken unique key), whose own work then runs in the next batch,
+first in line; in a batch that also holds work without an item, the bulk statement and that work
+share one transaction. When the bulk statement fails for a row's reasons, nobody gets that
+error: each item of it runs its own work from then on, so the failing one fails alone, as above.
 
 Within a batch, work may be ordered by a key (``run(work, order=…)``; a stable sort, so equal keys
 keep their arrival order): PostgreSQL's row locks on unique keys are then taken in one order by

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hub.storage.db import Database
 from hub.storage.sqlite import SQLiteWriteGate
@@ -123,3 +124,29 @@ def test_commits_do_not_checkpoint_a_thread_does_every_so_many(tmp_path):
         assert path.stat().st_size > size + 19 * 8192   # the WAL's pages are in the database file now
     finally:
         db.dispose()
+
+
+def test_engines_on_one_file_share_its_gate_and_a_nested_write_times_out_instead_of_hanging(tmp_path, monkeypatch):
+    """Two gates on one file would queue at one flock but on two thread locks: a thread inside a
+    transaction of one that began one of the other would wait for itself forever."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    first, second = Database(url), Database(url)
+    try:
+        assert first.write_gate is second.write_gate
+        monkeypatch.setattr(SQLiteWriteGate, "TIMEOUT", 0.2)
+        with first.fast.transaction() as cursor:
+            cursor.execute("CREATE TABLE t (n INTEGER)")
+            with pytest.raises(sa.exc.OperationalError, match="no SQLite transaction could start"):
+                with second.fast.transaction():
+                    pass
+        second.dispose()
+        second.dispose()                                   # twice: given back once
+        third = Database(url)
+        assert third.write_gate is first.write_gate        # the first still holds it
+        third.dispose()
+        with first.fast.transaction() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+        assert rows(first) == [1]
+    finally:
+        first.dispose()
+        second.dispose()

@@ -42,13 +42,14 @@ class Database:
             kept = min(10, max_connections)
             kwargs.update(pool_pre_ping=True, pool_size=kept, max_overflow=max_connections - kept)
         self.engine = sa.create_engine(url, **kwargs)
+        self._path = path
+        self._released = False
         self.write_gate: sqlite.SQLiteWriteGate | None = None
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", sqlite.pragmas)
             if path:   # WAL mode is on now, so its -wal and -shm files exist
                 sa.event.listen(self.engine, "connect", lambda *_: keep_private(path))
-            self.write_gate = sqlite.SQLiteWriteGate(
-                f"{path}-gate" if path else None, sqlite.Checkpointer(path) if path else None)
+            self.write_gate = sqlite.gate_for(path)
             self.write_gate.install(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.fast = FastWriter(self.engine, self.write_gate)
@@ -71,8 +72,9 @@ class Database:
     def dispose(self) -> None:
         self.fast.close()
         self.engine.dispose()
-        if self.write_gate is not None:
-            self.write_gate.close()
+        if self.write_gate is not None and not self._released:
+            self._released = True             # a second dispose must not give it back twice
+            sqlite.release_gate(self._path, self.write_gate)
 
 
 def keep_private(path: str, *, create: bool = False) -> None:

@@ -224,3 +224,39 @@ class SQLiteWriteGate:
                 return                        # a rollback outside any transaction (pool reset)
             self._holders.discard(key)
         self._release(committed=committed)
+
+
+_shared: dict[str, tuple[SQLiteWriteGate, int]] = {}    # database path → its gate, and how many use it
+_shared_lock = threading.Lock()
+
+
+def gate_for(path: str | None) -> SQLiteWriteGate:
+    """The write gate of the database file at ``path``, one per file in a process, however many
+    engines open it: two gates on one file would queue at one flock but on two thread locks, and a
+    thread inside a transaction of one that began a transaction of the other would wait forever
+    (with one gate it gets the gate's timeout). ``None`` (an in-memory database): a gate of its own,
+    without a lock file. Give it back with :func:`release_gate`."""
+    if path is None:
+        return SQLiteWriteGate(None)
+    with _shared_lock:
+        gate, users = _shared.get(path, (None, 0))
+        if gate is None:
+            gate = SQLiteWriteGate(f"{path}-gate", Checkpointer(path))
+        _shared[path] = (gate, users + 1)
+        return gate
+
+
+def release_gate(path: str | None, gate: SQLiteWriteGate) -> None:
+    """An engine of the database at ``path`` is disposed: the last one closes the gate."""
+    if path is None:
+        gate.close()
+        return
+    with _shared_lock:
+        shared, users = _shared.get(path, (None, 0))
+        if shared is not gate:
+            return
+        if users > 1:
+            _shared[path] = (gate, users - 1)
+            return
+        del _shared[path]
+    gate.close()

@@ -80,19 +80,20 @@ def _socket_per_process(server) -> None:
     if _os.environ.get("LISTEN_FDS") or not all(isinstance(a, tuple) for a in addresses):
         server.cfg.set("reuse_port", False)
         return
+    shown = []
     for host, port in addresses:
+        shown.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         probe = _socket.socket(_socket.AF_INET6 if _util.is_ipv6(host) else _socket.AF_INET, _socket.SOCK_STREAM)
         try:
             probe.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)   # TIME_WAIT is no owner
             probe.bind((host, port))
         except OSError as exc:
             reason = "another process listens there" if exc.errno == _errno.EADDRINUSE else exc.strerror
-            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            server.log.error("cannot listen on %s: %s (HOOKHUB_BIND, or --bind)", shown, reason)
+            server.log.error("cannot listen on %s: %s (HOOKHUB_BIND, or --bind)", shown[-1], reason)
             raise SystemExit(1) from None
         finally:
             probe.close()
-    server.log.info("each web process listens on a socket of its own (SO_REUSEPORT)")
+    server.log.info("listening at %s, a socket per web process (SO_REUSEPORT)", ", ".join(shown))
 
 
 def post_worker_init(worker) -> None:

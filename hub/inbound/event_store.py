@@ -1,6 +1,7 @@
 """Storing an accepted event: one row of the events table, whose unique (connection, dedupe key)
-index decides duplicates, committed together with the other requests of this process (a group
-commit, :mod:`hub.storage.group_commit`) before the request is answered.
+index decides duplicates, inserted and committed together with the other requests of this process
+(one INSERT for the batch: a group commit, :mod:`hub.storage.group_commit`) before the request is
+answered.
 
 The statements are compiled once and run on a raw DBAPI cursor (:mod:`hub.storage.fastsql`):
 SQLAlchemy's execution machinery cost more per request than the write. A duplicate is a no-op
@@ -65,7 +66,7 @@ class EventStore:
 
     def _insert_many(self, cursor: Any, rows: list[dict[str, Any]]) -> list[Any]:
         """The batch's rows in one statement: None for each one stored, AGAIN for each one whose
-        dedupe key was taken (its own work then finds the holder, in this transaction)."""
+        dedupe key was taken (its own work then finds the holder: see GroupCommit)."""
         statement = self._many.get(len(rows))
         if statement is None:
             table = Event.__table__

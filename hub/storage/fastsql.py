@@ -1,11 +1,11 @@
-"""Short write transactions on a thread's own DBAPI connection, for the inbound request path.
+"""Short write transactions on a DBAPI connection of their own, for the inbound request path.
 
-Storing an accepted webhook is one INSERT (and, for a duplicate, one SELECT) in one transaction.
+Storing a batch of accepted webhooks is one INSERT (and, for a duplicate, one SELECT).
 Through SQLAlchemy's execution machinery that costs about 0.25 ms per request on top of what the
 database does (pool checkout and reset, execution context, result wrapping) — more than SQLite
 spends on the write itself. Here a Core statement is compiled once for the dialect and run on the
 raw DBAPI cursor, with each column type's own bind and result processing, so the values are
-stored and read exactly as the ORM stores and reads them. Each thread keeps its connection (taken
+stored and read exactly as the ORM stores and reads them. The writer keeps its connection (taken
 from the engine's pool, so the pool's connect-time setup still applies) until an error says it is
 broken. Errors come out as SQLAlchemy's exceptions (``DataError``, ``OperationalError`` …)."""
 
@@ -68,13 +68,13 @@ class FastWriter:
         self.engine = engine
         self.gate = write_gate
         self.sqlite = engine.dialect.name == "sqlite"
-        self._local = SimpleNamespace(conn=None)    # the connection, until an error says it is broken
+        self._kept = SimpleNamespace(conn=None)     # the connection, until an error says it is broken
         self._busy = threading.Lock()
 
     def _connection(self) -> sa.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn = self._kept.conn
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.conn = self.engine.connect()
+            conn = self._kept.conn = self.engine.connect()
         return conn
 
     @contextmanager
@@ -92,7 +92,7 @@ class FastWriter:
             conn = self._connection()
             raw = conn.connection.dbapi_connection
         except sa.exc.SQLAlchemyError:
-            self._local.conn = None
+            self._kept.conn = None
             raise
         with self.gate.held() if self.gate is not None else _nothing():
             cursor = None
@@ -115,7 +115,7 @@ class FastWriter:
                     broken = dialect.is_disconnect(exc, raw, cursor)
                     if broken:
                         conn.invalidate(exc)
-                        self._local.conn = None
+                        self._kept.conn = None
                     raise sa.exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
                                                      connection_invalidated=broken, dialect=dialect) from exc
                 raise
@@ -123,7 +123,7 @@ class FastWriter:
                 try:
                     if cursor is not None:
                         cursor.close()
-                    if lazy and not self.sqlite and self._local.conn is conn:
+                    if lazy and not self.sqlite and self._kept.conn is conn:
                         raw.autocommit = False
                 except dialect.loaded_dbapi.Error:
                     pass
@@ -144,13 +144,13 @@ class FastWriter:
                 raw.rollback()
         except Exception as exc:  # the connection is broken (the error being raised says why): drop it
             conn.invalidate(exc)
-            self._local.conn = None
+            self._kept.conn = None
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        conn = self._kept.conn
         if conn is not None:
             conn.close()
-            self._local.conn = None
+            self._kept.conn = None
 
 
 @contextmanager

@@ -5,7 +5,6 @@ second finds the schema at head instead of creating the same tables at the same 
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from hub.storage.db import Database
 from hub.storage.models import Base
 from hub.storage.schema import MIGRATION_LOCK, pending
 from tests.conftest import fresh_postgres_database
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 WAITING = sa.text("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
@@ -36,11 +36,11 @@ def test_two_upgrades_started_together_on_a_fresh_database_both_succeed(postgres
                        HOOKHUB_BOOTSTRAP_TOKEN="the-same-bootstrap-token")
             nodes.append(subprocess.Popen([sys.executable, "-m", "hub", "db", "upgrade"], env=env, text=True,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        deadline = time.monotonic() + 60
-        while gate.execute(WAITING).scalar() < 2:
+        def both_waiting() -> bool:
             assert all(n.poll() is None for n in nodes), [n.communicate() for n in nodes if n.poll() is not None]
-            assert time.monotonic() < deadline, "the two upgrades never both waited for the migration lock"
-            time.sleep(0.05)
+            return gate.execute(WAITING).scalar() >= 2
+
+        wait_until(both_waiting, "the two upgrades to wait for the migration lock", timeout=60)
         gate.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK)))
     outputs = [n.communicate(timeout=120) for n in nodes]
     engine.dispose()

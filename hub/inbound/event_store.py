@@ -12,6 +12,7 @@ worker's hand-off pump reads the events table (the outbox)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,21 @@ class EventStore:
         of the event that holds its dedupe key inside ``window`` seconds (nothing is stored then).
         Raises SQLAlchemy's errors (``DataError``: the database refused a value of this row) or
         :class:`Unavailable`; an error of the shared transaction is raised to every request of it."""
+        work, order, values = self._work(row, window)
+        return self.commits.run(work, order=order, item=values)
+
+    def submit(self, row: dict[str, Any], then: Callable[[str | None, BaseException | None], None], *,
+               window: int) -> None:
+        """:meth:`insert` without waiting for the commit: ``then(holder, None)`` once it is committed
+        (holder as :meth:`insert` returns it), or ``then(None, error)`` with the error it would raise;
+        called from the thread that runs the batch (see :meth:`GroupCommit.submit`)."""
+        work, order, values = self._work(row, window)
+        self.commits.submit(work, then, order=order, item=values)
+
+    def _work(self, row: dict[str, Any], window: int) -> tuple[Callable[[Any], str | None], Any, dict[str, Any]]:
+        """What the group commit runs for ``row``: its own work (the insert, and on a taken key the
+        look at the key's holder), its order in a batch and its processed values (for the batch's
+        one INSERT)."""
         insert, holder_of, release = self._statements()
         key = row["dedupe_key"]
         values = insert.process(row)      # here, not in the transaction: JSON encoding is the dearest part
@@ -62,7 +78,7 @@ class EventStore:
             raise Unavailable("the event could not be stored; retry later")
 
         # Ordered by key inside a batch: PostgreSQL's unique-key locks are then taken in one order.
-        return self.commits.run(work, order=(row["connection_id"], key) if key is not None else None, item=values)
+        return work, (row["connection_id"], key) if key is not None else None, values
 
     def _insert_many(self, cursor: Any, rows: list[dict[str, Any]]) -> list[Any]:
         """The batch's rows in one statement: None for each one stored, AGAIN for each one whose

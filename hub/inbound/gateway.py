@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,10 @@ class Outcome:
 
     def body(self) -> dict[str, Any]:
         return {"status": self.status, "id": self.id, "event_id": self.event_id}
+
+
+#: How an answer given later is delivered: ``later(outcome, None)`` or ``later(None, error)``.
+Later = Callable[["Outcome | None", "BaseException | None"], None]
 
 
 class Gateway:
@@ -176,8 +181,14 @@ class Gateway:
 
     # ------------------------------------------------------------------ the pipeline
 
-    def receive(self, rt: ConnectionRuntime, request: InboundRequest) -> Outcome:
-        """The rest of the pipeline, for a request that :meth:`admit` let in and whose body is read."""
+    def receive(self, rt: ConnectionRuntime, request: InboundRequest, later: Later | None = None) -> Outcome | None:
+        """The rest of the pipeline, for a request that :meth:`admit` let in and whose body is read.
+
+        With ``later``, an event that needs nothing after its commit but the hub's own answer (no
+        correlation, no reply) is handed to the group commit without waiting for it: None is
+        returned at once, and ``later(outcome, None)`` — or ``later(None, error)`` with the error
+        this method would raise — is called once its batch has committed or failed, from the thread
+        that ran the batch."""
         self._check_rate(f"inbound:{rt.id}", rt.rate_limit, "this connection")
         self._check_rate(f"inbound-workspace:{rt.workspace}", rt.workspace_rate_limit, "this workspace's connections")
         provider = rt.provider
@@ -212,6 +223,9 @@ class Gateway:
                                   provider=rt.provider_name or "", default_channel=rt.default_channel,
                                   field_map=rt.field_map, parsed=parsed, request=request)
         callback = callbacks.read(rt.correlation, rt.workspace, envelope, self.app) if rt.correlation else None
+        if later is not None and callback is None and parsed.reply is None and rt.reply is None:
+            self._submit(rt, request, envelope, later)
+            return None
         outcome = self._store(rt, request, envelope, parsed.reply)
         if callback is not None and outcome.status == "accepted":
             callbacks.apply(callback, rt.id, self.app)
@@ -250,27 +264,55 @@ class Gateway:
 
     def _store(self, rt: ConnectionRuntime, request: InboundRequest, envelope: dict[str, Any],
                reply: PluginResponse | None) -> Outcome:
-        hub_id, event_id = envelope["id"], envelope["event_id"]
-        row = dict(id=hub_id, workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
-                   event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None,
-                   status=EventStatus.ACCEPTED,
-                   envelope=envelope, raw_body=request.body,
-                   content_type=_column_text(request.headers.get("Content-Type"), 255),
-                   remote_addr=request.remote_addr, received_at=request.received_at,
-                   # The audit of exchanges rides on this insert: the digests of what was received and
-                   # the time from receipt to here (the insert's own commit cannot be in its row).
-                   headers_sha256=headers_sha256(request.headers.items_multi()),
-                   body_sha256=body_sha256(request.body),
-                   duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)),
-                   routed_at=None, enqueued_at=None)
         try:
-            original = self.events.insert(row, window=rt.dedupe_window)
-        except DataError as exc:  # the database refuses this payload: a retry would fail the same way
-            log.warning("event for %s refused by the database: %s", rt.id, exc.orig)
+            original = self.events.insert(self._row(rt, request, envelope), window=rt.dedupe_window)
+        except Exception as exc:  # noqa: BLE001 - _settle raises what a client is told, or exc itself
+            self._settle(rt, envelope, reply, None, exc)
+            raise
+        return self._settle(rt, envelope, reply, original, None)
+
+    def _submit(self, rt: ConnectionRuntime, request: InboundRequest, envelope: dict[str, Any], later: Later) -> None:
+        def then(original: str | None, error: BaseException | None) -> None:
+            try:
+                outcome = self._settle(rt, envelope, None, original, error)
+            except Exception as exc:  # noqa: BLE001 - the answer is the caller's to give
+                later(None, exc)
+            else:
+                later(outcome, None)
+
+        self.events.submit(self._row(rt, request, envelope), then, window=rt.dedupe_window)
+
+    @staticmethod
+    def _row(rt: ConnectionRuntime, request: InboundRequest, envelope: dict[str, Any]) -> dict[str, Any]:
+        event_id = envelope["event_id"]
+        return dict(id=envelope["id"], workspace_id=rt.workspace, connection_id=rt.id, provider=rt.provider_name,
+                    event_id=event_id, dedupe_key=event_id if rt.dedupe_window > 0 else None,
+                    status=EventStatus.ACCEPTED,
+                    envelope=envelope, raw_body=request.body,
+                    content_type=_column_text(request.headers.get("Content-Type"), 255),
+                    remote_addr=request.remote_addr, received_at=request.received_at,
+                    # The audit of exchanges rides on this insert: the digests of what was received and
+                    # the time from receipt to here (the insert's own commit cannot be in its row).
+                    headers_sha256=headers_sha256(request.headers.items_multi()),
+                    body_sha256=body_sha256(request.body),
+                    duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)),
+                    routed_at=None, enqueued_at=None)
+
+    @staticmethod
+    def _settle(rt: ConnectionRuntime, envelope: dict[str, Any], reply: PluginResponse | None,
+                original: str | None, error: BaseException | None) -> Outcome:
+        """The outcome of the insert: accepted, or a duplicate of ``original``; or, for ``error``, the
+        error to answer (raised): the database refused this payload (a retry would fail the same
+        way), or storage is unavailable. Other errors are raised as they are."""
+        if isinstance(error, DataError):
+            log.warning("event for %s refused by the database: %s", rt.id, error.orig)
             raise InvalidPayload("the payload cannot be stored (the database refused a value in it)") from None
-        except SQLAlchemyError as exc:
-            log.error("could not store event for %s: %s", rt.id, exc)
+        if isinstance(error, SQLAlchemyError):
+            log.error("could not store event for %s: %s", rt.id, error)
             raise Unavailable("storage is unavailable; the event was not accepted, retry later") from None
+        if error is not None:
+            raise error
+        hub_id, event_id = envelope["id"], envelope["event_id"]
         if original is not None:
             return Outcome(status="duplicate", id=original, event_id=event_id, reply=reply,
                            envelope={**envelope, "id": original})

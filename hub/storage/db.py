@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.storage import sqlite
+from hub.storage import json_text, sqlite
 from hub.storage.fastsql import FastWriter
 from hub.storage.sqlite import PRIVATE_FILE_MODE
 
@@ -24,7 +24,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, max_connections: int = 40) -> None:
         self.url = url
-        kwargs: dict = {"echo": echo, "future": True}
+        kwargs: dict = {"echo": echo, "future": True, "json_serializer": json_text.dumps}
         path = None
         if url.startswith("sqlite"):
             parsed = sa.engine.make_url(url)

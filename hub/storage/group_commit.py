@@ -41,6 +41,7 @@ every process, so two batches inserting the same keys cannot deadlock.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +51,7 @@ import sqlalchemy as sa
 
 from hub.storage.fastsql import FastWriter
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Errors that are the fault of one piece of work's values, not of the database or the connection.
 ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError)
@@ -67,17 +69,23 @@ AGAIN = object()
 
 
 class _Slot(Generic[T]):
-    """One caller's work, and the lock its thread sleeps on until the work is done or it leads."""
+    """One caller's work, and how its caller learns the outcome: the lock its thread sleeps on
+    until the work is done or it leads (:meth:`GroupCommit.run`), or a function to call
+    (:meth:`GroupCommit.submit`)."""
 
-    __slots__ = ("work", "order", "item", "alone", "wake", "leads", "done", "result", "error")
+    __slots__ = ("work", "order", "item", "alone", "wake", "then", "leads", "done", "result", "error")
 
-    def __init__(self, work: Callable[[Any], T], order: Any, item: Any) -> None:
+    def __init__(self, work: Callable[[Any], T], order: Any, item: Any,
+                 then: Callable[[Any, BaseException | None], None] | None = None) -> None:
         self.work = work
         self.order = order
         self.item = item                 # for the bulk statement; None: run ``work``
         self.alone = item is None        # True once a bulk statement holding it failed
-        self.wake = threading.Lock()
-        self.wake.acquire()              # released by whoever finishes this slot or makes it lead
+        self.then = then
+        self.wake: threading.Lock | None = None
+        if then is None:
+            self.wake = threading.Lock()
+            self.wake.acquire()          # released by whoever finishes this slot or makes it lead
         self.leads = False
         self.done = False
         self.result: Any = None
@@ -85,7 +93,14 @@ class _Slot(Generic[T]):
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
-        self.wake.release()
+        if self.then is None:
+            assert self.wake is not None
+            self.wake.release()
+            return
+        try:
+            self.then(result, error)
+        except Exception:  # noqa: BLE001 - the batch's other callers must still hear of theirs
+            log.exception("a group commit's caller failed to take its outcome")
 
 
 class GroupCommit:
@@ -123,6 +138,24 @@ class GroupCommit:
             raise slot.error
         return slot.result
 
+    def submit(self, work: Callable[[Any], T], then: Callable[[T | None, BaseException | None], None], *,
+               order: Any = None, item: Any = None) -> None:
+        """:meth:`run` without waiting: ``then(result, None)`` is called once the transaction that
+        ran ``work`` has committed, or ``then(None, error)`` when it failed — from whichever thread
+        runs the batch, possibly this one before ``submit`` returns. ``then`` must not block.
+
+        The caller's thread is free meanwhile: a web process whose threads hand their rows over and
+        go back to reading requests forms batches as large as the rows that arrive during a commit,
+        whatever its number of threads. When no batch is running, this thread runs one (and the
+        next, as long as rows arrive that no waiting :meth:`run` caller can take)."""
+        slot: _Slot[T] = _Slot(work, order, item if self.bulk is not None else None, then)
+        with self._lock:
+            self._queue.append(slot)
+            if self._leading:
+                return
+            self._leading = True
+        self._lead(None)
+
     def waiting(self) -> int:
         """How many pieces of work wait for a batch to take them."""
         with self._lock:
@@ -139,20 +172,29 @@ class GroupCommit:
 
     # ------------------------------------------------------------------ the leader
 
-    def _lead(self, mine: _Slot[Any]) -> None:
+    def _lead(self, mine: _Slot[Any] | None) -> None:
         """Run batches until ``mine`` is done (it is in the first, unless another row's failure
-        sends it round again), then pass the lead to the oldest waiting caller."""
+        sends it round again), or, for a :meth:`submit` caller (``mine`` None), the first batch;
+        then pass the lead to the oldest waiting :meth:`run` caller. Work handed over by
+        :meth:`submit` has no thread waiting to lead it: the leader runs it first."""
         try:
-            while not mine.done:
+            if mine is None:
+                self._batch()
+            while mine is not None and not mine.done:
                 self._batch()
         finally:
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.leads = True
-                    successor.wake.release()
-                else:
-                    self._leading = False
+            while True:
+                with self._lock:
+                    successor = self._queue[0] if self._queue else None
+                    if successor is None:
+                        self._leading = False
+                    elif successor.then is None:
+                        successor.leads = True
+                        assert successor.wake is not None
+                        successor.wake.release()
+                if successor is None or successor.then is None:
+                    break
+                self._batch()
 
     def _take(self) -> list[_Slot[Any]]:
         with self._lock:

@@ -67,10 +67,10 @@ def handle_http_exception(exc: HTTPException, provider: JSONProvider | None = No
     return response
 
 
-def handle_unexpected(exc: Exception, provider: JSONProvider | None = None) -> Response:
+def handle_unexpected(exc: BaseException, provider: JSONProvider | None = None) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc, provider)
-    log.exception("unhandled error")
+    log.error("unhandled error", exc_info=exc)     # exc_info: also outside the except block that caught it
     return error_response(500, "internal_error", "the server could not complete the request", provider=provider)
 
 

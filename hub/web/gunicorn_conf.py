@@ -25,9 +25,11 @@ control_socket = _instance_socket_path(_settings["HOOKHUB_INSTANCE_PATH"], "guni
 # commit (hub.storage.group_commit) shares one transaction among the requests a process has in
 # flight — with the sync worker there is only ever one. gthread also keeps connections alive
 # (the sync worker closes each one). Measured with bench/inbound.py on 2 cores (docs/performance.md):
-# sync 749 req/s, gthread 2,700 on SQLite; 4 threads as fast as 8 or 16, and their p99 at 64
-# connections 40 ms instead of 99 (fewer threads queue for the GIL behind each other).
-worker_class = "gthread"
+# sync 749 req/s, gthread 2,700 on SQLite. The hub's worker class is gthread plus answers given
+# later (hub.web.worker): a webhook's thread hands its row to the group commit and goes back to
+# reading requests, the worker's main thread sends the answer once the commit is done — so a batch
+# holds every row that arrived during the commit before it, not at most one per thread.
+worker_class = "hub.web.worker.HubWorker"
 threads = 4                       # per web process; --threads overrides
 keepalive = 5                     # seconds an idle kept-alive connection stays open
 # A listening socket per web process (SO_REUSEPORT), so that the kernel spreads new connections

@@ -13,6 +13,7 @@ view runs this endpoint too, should a request reach Flask some other way."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import re
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from hub.storage.db import get_database
 from hub.storage.ratelimit import get_rate_limiter
 from hub.storage.redis import get_redis
 from hub.storage.vault import get_vault
+from hub.web.answer_later import OFFER, Answer, AnswerLater
 from hub.web.errors import handle_hookhub_error, handle_unexpected
 
 CHUNK = 64 * 1024
@@ -71,27 +73,29 @@ class HookEndpoint:
 
     def wsgi(self, environ: dict[str, Any], start_response: StartResponse, provider: str,
              connection_id: str) -> Iterable[bytes]:
+        later = AnswerLater() if environ.get(OFFER) else None
         try:
-            outcome_or_response = self.respond(Request(environ), provider, connection_id)
+            answer = self.respond(Request(environ), provider, connection_id, later, start_response)
         except Exception as exc:  # noqa: BLE001 - as in Flask: the last-resort handler logs it and answers 500
-            metrics.inbound("internal_error")
-            outcome_or_response = handle_unexpected(exc, self.json)
-        if isinstance(outcome_or_response, Response):
-            return outcome_or_response(environ, start_response)
-        body = self._json_bytes(outcome_or_response.body())
-        start_response("200 OK", [*JSON_HEADERS, ("Content-Length", str(len(body)))])
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+            answer = self._unexpected(exc)
+        if answer is None:
+            assert later is not None
+            return later
+        return self._app(answer, environ, start_response)()
 
     def view(self, provider: str, connection_id: str) -> Response:
         """The Flask view of the same URL rule (requests that reach Flask rather than :meth:`mount`)."""
         answer = self.respond(request._get_current_object(), provider, connection_id)   # type: ignore[attr-defined]
+        assert answer is not None
         return answer if isinstance(answer, Response) else self.json.response(answer.body())
 
     # ------------------------------------------------------------------ the request
 
-    def respond(self, req: Request, provider: str, connection_id: str) -> Outcome | Response:
+    def respond(self, req: Request, provider: str, connection_id: str, later: AnswerLater | None = None,
+                start_response: StartResponse | None = None) -> Outcome | Response | None:
         """The gateway's outcome for ``req`` (answered 200 JSON), or the response to send instead:
-        a reply, a handshake, or a rejection (recorded as a failure)."""
+        a reply, a handshake, or a rejection (recorded as a failure). None when the answer is given
+        to ``later`` once the event's commit is done (see :mod:`hub.web.answer_later`)."""
         gateway = self.gateway
         received_at = datetime.now(UTC)
         environ = req.environ
@@ -108,11 +112,34 @@ class HookEndpoint:
             gateway.authenticate(runtime, provider=provider, client=client,
                                  key=req.args.get("key") or headers.get("X-Hookhub-Key"))
             body = _read_body(req, runtime.max_body)
-            outcome = gateway.receive(runtime, self._inbound_request(req, headers, body, received_at, client))
+            settled = None
+            if later is not None:
+                assert start_response is not None
+                context = contextvars.copy_context()      # the request id, for the lines logged then
+                known = (runtime, req, headers, body, client)
+
+                def settled(outcome: Outcome | None, error: BaseException | None) -> None:
+                    answer = context.run(self._settled, outcome, error, *known)
+                    later.give(self._app(answer, environ, start_response))
+
+            outcome = gateway.receive(runtime, self._inbound_request(req, headers, body, received_at, client), settled)
         except HookhubError as exc:
-            _record(gateway, exc, runtime or getattr(exc, "runtime", None), req, headers, body, client)
-            metrics.inbound(exc.code)
-            return handle_hookhub_error(exc, self.json)
+            return self._rejected(exc, runtime or getattr(exc, "runtime", None), req, headers, body, client)
+        if outcome is None:
+            return None
+        return self._accepted(outcome)
+
+    def _settled(self, outcome: Outcome | None, error: BaseException | None, runtime: ConnectionRuntime,
+                 req: Request, headers: Headers, body: bytes, client: str) -> Outcome | Response:
+        """The answer to a request whose commit was awaited later, as :meth:`respond` gives it."""
+        if isinstance(error, HookhubError):
+            return self._rejected(error, runtime, req, headers, body, client)
+        if error is not None:
+            return self._unexpected(error)
+        assert outcome is not None
+        return self._accepted(outcome)
+
+    def _accepted(self, outcome: Outcome) -> Outcome | Response:
         metrics.inbound(outcome.status)          # accepted, duplicate or handshake
         if outcome.reply is not None:
             reply = outcome.reply
@@ -120,6 +147,28 @@ class HookEndpoint:
             response.headers.update(dict(reply.headers))
             return response
         return outcome
+
+    def _rejected(self, exc: HookhubError, runtime: ConnectionRuntime | None, req: Request, headers: Headers,
+                  body: bytes | None, client: str) -> Response:
+        _record(self.gateway, exc, runtime, req, headers, body, client)
+        metrics.inbound(exc.code)
+        return handle_hookhub_error(exc, self.json)
+
+    def _unexpected(self, exc: BaseException) -> Response:
+        metrics.inbound("internal_error")
+        return handle_unexpected(exc, self.json)
+
+    def _app(self, answer: Outcome | Response, environ: dict[str, Any], start_response: StartResponse) -> Answer:
+        """``answer`` as a function that calls ``start_response`` and returns the body."""
+        if isinstance(answer, Response):
+            return lambda: answer(environ, start_response)
+        body = self._json_bytes(answer.body())
+
+        def accepted() -> Iterable[bytes]:
+            start_response("200 OK", [*JSON_HEADERS, ("Content-Length", str(len(body)))])
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+        return accepted
 
     def _inbound_request(self, req: Request, headers: Headers, body: bytes, received_at: datetime,
                          client: str) -> InboundRequest:

@@ -1,4 +1,5 @@
-"""Nothing acknowledged is lost: a stream of webhooks through real gunicorn + RQ worker + redis-server,
+"""Nothing acknowledged is lost: streams of webhooks through real gunicorn (the hub's settings and
+worker class, answers given after the group commit) + RQ worker + redis-server,
 routed to a slow receiver, while the worker is SIGKILLed mid-send and Redis is stopped. Afterwards
 every 200 `accepted` is one stored event, every event is routed and reaches the receiver, and
 duplicates were processed once."""
@@ -52,8 +53,8 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
     subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
     port = free_port()
     log = open(tmp_path / "processes.log", "wb")
-    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "hub.app:create_app()"],
-                           env=env, stdout=log, stderr=subprocess.STDOUT)
+    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", "python:hub.web.gunicorn_conf", "-w", "2",
+                            "-b", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def start_worker():
         return subprocess.Popen([str(VENV_BIN / "hookhub"), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -74,13 +75,13 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         answers: list[tuple[str, int, dict]] = []
         done = threading.Event()
 
-        def stream():
+        def stream(sender: int):
             session = requests.Session()
             n = 0
-            while not done.is_set() and n < 2000:
-                event_id = f"e{n}"
+            while not done.is_set() and n < 1000:
+                event_id = f"s{sender}e{n}"
                 if n % 10 == 9:
-                    event_id = f"e{n - 5}"               # a duplicate of an earlier event
+                    event_id = f"s{sender}e{n - 5}"      # a duplicate of an earlier event
                 try:
                     r = session.post(url, json={"event_id": event_id, "n": n}, timeout=10)
                     answers.append((event_id, r.status_code, r.json()))
@@ -88,8 +89,9 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
                     answers.append((event_id, 0, {"error": str(exc)}))
                 n += 1
 
-        sender = threading.Thread(target=stream)
-        sender.start()
+        senders = [threading.Thread(target=stream, args=(k,)) for k in range(3)]   # concurrent: batches form
+        for sender in senders:
+            sender.start()
         wait_until(lambda: len(answers) >= 100, "the stream to be under way")
         before = alive_workers(redis_server)
         os.kill(worker.pid, signal.SIGKILL)             # the worker dies mid-stream
@@ -101,9 +103,10 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
                    "the hand-off pump to meet the outage")
         redis_server.start()                             # … and comes back
         seen = len(answers)
-        wait_until(lambda: len(answers) >= min(seen + 100, 2000), "the stream to go on after the outage")
+        wait_until(lambda: len(answers) >= min(seen + 100, 3000), "the streams to go on after the outage")
         done.set()
-        sender.join(30)
+        for sender in senders:
+            sender.join(30)
 
         accepted = {a[2]["id"]: a[0] for a in answers if a[1] == 200 and a[2].get("status") == "accepted"}
         duplicates = [a for a in answers if a[1] == 200 and a[2].get("status") == "duplicate"]
@@ -145,6 +148,7 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         assert not unreadable, f"the receiver got bodies that are not the envelope: {unreadable[:3]}"
         assert {r.json()["id"] for r in receiver.requests} == set(accepted), "every event reached the receiver"
         log_text = (tmp_path / "processes.log").read_text()
+        assert "Using worker: hub.web.worker.HubWorker" in log_text
         recovered = [int(n) for n in re.findall(r"sweeper re-enqueued .*'deliveries_requeued': (\d+)", log_text)]
         assert sum(recovered) > 0, "the kill stranded no send, so the sweeper had nothing to prove"
         # Routine faults, routine logs: the Redis restart is one WARNING, never an ERROR or a traceback.

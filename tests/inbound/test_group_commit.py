@@ -2,6 +2,8 @@
 PostgreSQL: concurrent requests of one process share a transaction, a request answered 200 is
 committed, a duplicate inside one batch is answered ``duplicate`` with the first one's id, and when
 the commit of a batch fails every request in it is answered 503 and none of its events is stored.
+Each holds whether the request's thread waits for the commit (any WSGI server) or the answer is given
+later (the hub's gunicorn worker offers it: hub.web.answer_later), and for a mix of both.
 
 Batches are formed without timing: the test holds the process's writes (on SQLite its write gate,
 where a batch's leader waits before taking the work; on PostgreSQL a SHARE lock on the events table,
@@ -11,15 +13,18 @@ events of one marked request violate."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.test import EnvironBuilder
 
 from hub.storage.db import get_database
 from hub.storage.models import Event, Failure
+from hub.web.answer_later import OFFER, AnswerLater
 from tests.waiting import wait_until
 
 FAIL_MARK = "fail-commit"
@@ -28,6 +33,12 @@ FAIL_MARK = "fail-commit"
 @pytest.fixture
 def app(app_on_each_database):
     return app_on_each_database
+
+
+@pytest.fixture(params=["waiting", "later"])
+def answering(request) -> str:
+    """How the requests are answered: their threads wait for the commit, or the answer comes later."""
+    return request.param
 
 
 @pytest.fixture
@@ -68,18 +79,47 @@ def blocked_on_postgres(app) -> int:
         return conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
 
 
+def post(app, path: str, payload: dict, *, later: bool) -> tuple[int, dict]:
+    """One request through the app's WSGI callable, as a server calls it; with ``later`` the server
+    offers to take the answer later, and this waits for it as the hub's worker would send it."""
+    environ = EnvironBuilder(path=path, method="POST", json=payload).get_environ()
+    if later:
+        environ[OFFER] = True
+    started: list[str] = []
+    sent = threading.Event()
+    result: list = []
+
+    def start_response(status: str, headers: list, exc_info=None) -> None:
+        started.append(status)
+
+    def send(answer) -> None:
+        result.append(b"".join(answer()))
+        sent.set()
+
+    iterable = app(environ, start_response)
+    if later:
+        assert isinstance(iterable, AnswerLater), "the endpoint did not take the offer"
+        iterable.then(send)
+        assert sent.wait(60), "the answer was never given"
+    else:
+        assert not isinstance(iterable, AnswerLater)
+        send(lambda: iterable)
+    return int(started[0].split()[0]), json.loads(result[0])
+
+
 class Posts:
     """Requests posted on threads of this process (as gunicorn's threads would), answers kept in order."""
 
-    def __init__(self, app, path: str) -> None:
-        self.app, self.path = app, path
+    def __init__(self, app, path: str, answering: str = "waiting") -> None:
+        self.app, self.path, self.answering = app, path, answering
         self.threads: list[threading.Thread] = []
         self.answers: dict[int, tuple[int, dict]] = {}
 
-    def post(self, n: int, event_id: str) -> None:
+    def post(self, n: int, event_id: str, *, later: bool | None = None) -> None:
+        later = self.answering == "later" if later is None else later
+
         def run() -> None:
-            r = self.app.test_client().post(self.path, json={"id": event_id, "n": n})
-            self.answers[n] = (r.status_code, r.json)
+            self.answers[n] = post(self.app, self.path, {"id": event_id, "n": n}, later=later)
 
         thread = threading.Thread(target=run)
         self.threads.append(thread)
@@ -92,11 +132,11 @@ class Posts:
         return self.answers
 
 
-def queue_batch(app, inbound: str, event_ids: list[str]) -> Posts:
+def queue_batch(app, inbound: str, event_ids: list[str], answering: str = "waiting") -> Posts:
     """Post ``event_ids`` so that all but the first (PostgreSQL) or all (SQLite) share one batch;
     returns once that batch has run."""
     group = commits(app)
-    posts = Posts(app, inbound)
+    posts = Posts(app, inbound, answering)
     with writes_held(app):
         posts.post(0, event_ids[0])
         if dialect(app) == "postgresql":      # the leader, alone in its batch, waits at its insert
@@ -116,9 +156,10 @@ def stored_ids(app) -> dict[str, str]:
         return dict(s.execute(sa.select(Event.id, Event.event_id)).all())
 
 
-def test_requests_of_one_batch_are_all_committed_and_a_duplicate_inside_it_names_the_first(app, inbound):
+def test_requests_of_one_batch_are_all_committed_and_a_duplicate_inside_it_names_the_first(
+        app, inbound, answering):
     before, before_bulk = commits(app).batches, commits(app).in_bulk
-    posts = queue_batch(app, inbound, ["lead", "a", "b", "a", "c", "b", "a"])
+    posts = queue_batch(app, inbound, ["lead", "a", "b", "a", "c", "b", "a"], answering)
     answers = posts.join()
     # All queued shared one INSERT, a transaction of its own, which stored the four firsts; the three
     # duplicates then looked for their holders together, in one more (on PostgreSQL the leader,
@@ -161,9 +202,9 @@ def failing_commit(app):
 
 
 def test_when_the_commit_of_a_batch_fails_every_request_in_it_gets_503_and_none_is_stored(
-        app, inbound, failing_commit):
+        app, inbound, failing_commit, answering):
     event_ids = ["lead", "x-1", "x-2", f"{FAIL_MARK}-1", "x-3"]
-    answers = queue_batch(app, inbound, event_ids).join()
+    answers = queue_batch(app, inbound, event_ids, answering).join()
     in_batch = range(len(event_ids)) if dialect(app) == "sqlite" else range(1, len(event_ids))
     for n in in_batch:
         status, body = answers[n]
@@ -199,13 +240,36 @@ def refusing_row(app):
             conn.exec_driver_sql(statement)
 
 
-def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_committed(app, inbound, refusing_row):
+def test_a_row_the_database_refuses_fails_alone_and_its_batch_mates_are_committed(
+        app, inbound, refusing_row, answering):
     """One request's row refused is that request's error, not its batch's: the others are committed."""
     event_ids = ["lead", "ok-1", "refuse-1", "ok-2"]
-    answers = queue_batch(app, inbound, event_ids).join()
+    answers = queue_batch(app, inbound, event_ids, answering).join()
     refused = answers[2]
     # PostgreSQL's value error is the payload's fault (400); SQLite's trigger abort reads as storage (503).
     assert (refused[0], refused[1]["error"]["code"]) == (
         (400, "invalid_payload") if dialect(app) == "postgresql" else (503, "unavailable"))
     assert [answers[n][0] for n in (0, 1, 3)] == [200, 200, 200]
     assert sorted(stored_ids(app).values()) == ["lead", "ok-1", "ok-2"]
+
+
+def test_answers_given_later_and_waiting_threads_share_batches_and_pass_the_lead(app, inbound):
+    """A batch led by a request whose answer comes later, then by a waiting thread, then by that
+    thread again for the work handed over after it: one row a batch, every one committed once."""
+    group = commits(app)
+    group.max_rows = 1
+    before = group.batches
+    posts = Posts(app, inbound)
+    with writes_held(app):
+        posts.post(0, "later-lead", later=True)
+        if dialect(app) == "postgresql":
+            wait_until(lambda: blocked_on_postgres(app) >= 1, "the first request to wait for the lock")
+        posts.post(1, "waiting", later=False)
+        wait_until(lambda: group.waiting() >= 1 + (dialect(app) == "sqlite"), "the waiting request to queue")
+        posts.post(2, "later-after", later=True)
+        wait_until(lambda: group.waiting() == 2 + (dialect(app) == "sqlite"), "the third request to queue")
+    answers = posts.join()
+    assert [answers[n][0] for n in range(3)] == [200, 200, 200], answers
+    assert [answers[n][1]["status"] for n in range(3)] == ["accepted"] * 3
+    assert group.batches - before == 3
+    assert sorted(stored_ids(app).values()) == ["later-after", "later-lead", "waiting"]

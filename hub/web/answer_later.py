@@ -1,0 +1,57 @@
+"""A WSGI extension between the hub's web process and its app: answering a request after the
+app's call has returned, from another thread, without a thread waiting for it.
+
+A server that can do this (the hub's gunicorn worker, :mod:`hub.web.worker`) puts
+:data:`OFFER` in the environ. An app that takes the offer returns an :class:`AnswerLater` instead
+of an iterable of bytes, and calls :meth:`AnswerLater.give` once it knows the answer — with a
+function that calls ``start_response`` and returns the body, as a WSGI app would. The server, once
+it has had the object back, calls :meth:`AnswerLater.then` with what to do when the answer is
+there (send it); whichever of ``give`` and ``then`` comes second runs it. Any other server never
+offers, and the app answers as usual.
+
+What it is for: a webhook is answered 200 only once its row is committed, and the group commit
+(:mod:`hub.storage.group_commit`) shares one commit among the rows that arrive while the previous
+one runs. With a thread waiting on each row, a batch is never larger than the threads a process
+has; with the answer given later, the threads go back to reading requests, and the batch holds
+every row that arrived meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+#: The environ key a server sets when it takes :class:`AnswerLater` objects.
+OFFER = "hookhub.answer_later"
+
+#: The answer: called with nothing, it calls the request's ``start_response`` and returns the body.
+Answer = Callable[[], Iterable[bytes]]
+
+
+class AnswerLater:
+    """What an app returns for a request it will answer later; iterating it yields nothing (a
+    server that iterates it anyway sends no body, and should not have offered)."""
+
+    __slots__ = ("_lock", "_answer", "_then")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answer: Answer | None = None
+        self._then: Callable[[Answer], Any] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def give(self, answer: Answer) -> None:
+        """The app: the answer is known (call once)."""
+        with self._lock:
+            self._answer, then = answer, self._then
+        if then is not None:
+            then(answer)
+
+    def then(self, send: Callable[[Answer], Any]) -> None:
+        """The server: call ``send(answer)`` once the answer is known (now, if it is)."""
+        with self._lock:
+            self._then, answer = send, self._answer
+        if answer is not None:
+            send(answer)

@@ -1,0 +1,141 @@
+"""The web process's gunicorn worker: gunicorn's threaded worker (gthread), which also takes
+answers given later (:mod:`hub.web.answer_later`).
+
+A thread runs the app as gthread does. When the app answers later (a webhook handed to the group
+commit), the thread goes back to the pool at once; the answer, once the commit is done, is sent by
+the worker's main thread — the one that already accepts connections and keeps them alive — which
+then puts the connection back among the kept-alive ones, exactly as gthread does after a request.
+Everything else is gthread's: the same settings (``threads``, ``keepalive`` …), the same access log
+line, ``pre_request`` and ``post_request`` hooks (after the answer is sent), ``max_requests``.
+
+Set by ``worker_class`` in :mod:`hub.web.gunicorn_conf`; ``-k gthread`` gives plain gthread,
+whose threads then wait for each commit themselves."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http import wsgi
+from gunicorn.workers.gthread import ThreadWorker
+
+from hub.web.answer_later import OFFER, Answer, AnswerLater
+
+#: What a pool thread's request returns while its answer is to come.
+LATER = object()
+
+
+class _Finished:
+    """A done future's face for gthread's ``finish_request``."""
+
+    def __init__(self, keepalive: bool) -> None:
+        self.keepalive = keepalive
+
+    def result(self) -> bool:
+        return self.keepalive
+
+    def cancelled(self) -> bool:
+        return False
+
+    def exception(self) -> None:
+        return None
+
+
+class HubWorker(ThreadWorker):
+    """gthread, plus answers given later (see the module's text)."""
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """gunicorn 27's ``ThreadWorker.handle_request`` (HTTP/1), offering to answer later."""
+        environ: dict[str, Any] = {}
+        resp = None
+        later = False
+        try:
+            self.cfg.pre_request(self, req)
+            request_start = datetime.now()
+            resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
+            environ["wsgi.multithread"] = True
+            environ[OFFER] = True
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+
+            if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+
+            respiter = self.wsgi(environ, resp.start_response)
+            if isinstance(respiter, AnswerLater):
+                later = True
+                respiter.then(lambda answer: self.method_queue.defer(
+                    self._send_later, answer, req, conn, resp, environ, request_start))
+                return LATER
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+
+            if resp.should_close():
+                self.log.debug("Closing connection.")
+                return False
+        except OSError:
+            util.reraise(*sys.exc_info())
+        except (Exception, SystemExit):
+            if resp and resp.headers_sent:
+                self.log.exception("Error handling request")
+                util.close_graceful(conn.sock)
+                raise StopIteration() from None
+            raise
+        finally:
+            if not later:
+                self._post_request(req, environ, resp)
+        return True
+
+    def _keepalive_after(self, conn: Any, keepalive: Any) -> Any:
+        return LATER if keepalive is LATER else super()._keepalive_after(conn, keepalive)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        if not fs.cancelled() and fs.exception() is None and fs.result() is LATER:
+            return                       # _send_later finishes it
+        super().finish_request(conn, fs)
+
+    def _send_later(self, answer: Answer, req: Any, conn: Any, resp: Any, environ: dict[str, Any],
+                    request_start: datetime) -> None:
+        """On the main thread: send the answer given later, then keep the connection or close it,
+        as gthread does after a request."""
+        keepalive = False
+        try:
+            respiter = answer()
+            try:
+                for item in respiter:
+                    resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            keepalive = not resp.should_close() and super()._keepalive_after(conn, True)
+        except OSError as exc:
+            self.log.debug("Could not send the answer: %s", exc)
+        except Exception:
+            self.log.exception("Error sending an answer given later")
+        finally:
+            self._post_request(req, environ, resp)
+        self.finish_request(conn, _Finished(keepalive))
+
+    def _post_request(self, req: Any, environ: dict[str, Any], resp: Any) -> None:
+        try:
+            self.cfg.post_request(self, req, environ, resp)
+        except Exception:
+            self.log.exception("Exception in post_request hook")
+

@@ -1,0 +1,123 @@
+"""The web process's gunicorn worker (hub.web.worker) in real gunicorn with the hub's settings: a
+webhook's thread hands its row to the group commit and goes back to reading requests, the answer
+is sent once the commit is done, on the same kept-alive connection, with its request id and its
+access log line."""
+
+import http.client
+import json
+import re
+import subprocess
+import threading
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.conftest import free_port, fresh_postgres_database
+from tests.e2e.processes import VENV_BIN, RedisServer, clean_env, stop_or_kill, wait_http
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+TOKEN = "worker-admin-token"
+
+
+@pytest.fixture
+def hub(tmp_path, postgres_url):
+    """One web process of two threads, the hub's settings and worker class, on PostgreSQL (whose
+    reads a test's table lock does not hold up); its inbound path."""
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    database = fresh_postgres_database(postgres_url)
+    env = clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"), HOOKHUB_REDIS_URL=f"unix://{redis_server.sock}",
+                    HOOKHUB_DATABASE_URL=database, HOOKHUB_BOOTSTRAP_TOKEN=TOKEN, HOOKHUB_LOG_LEVEL="WARNING")
+    subprocess.run([str(VENV_BIN / "hookhub"), "db", "upgrade"], env=env, check=True, capture_output=True)
+    port = free_port()
+    log = open(tmp_path / "web.log", "wb")
+    web = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", "python:hub.web.gunicorn_conf", "-w", "1",
+                            "--threads", "2", "-b", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/readyz")
+        created = requests.post(f"{base}/api/v1/connections", headers={"Authorization": f"Bearer {TOKEN}"},
+                                json={"name": "crm", "provider": "generic"}, timeout=5).json()
+        path = created["inbound_url"].split("127.0.0.1:8000", 1)[1]
+        yield {"port": port, "path": path, "log": tmp_path / "web.log", "database": database}
+    finally:
+        stop_or_kill(web)
+        log.close()
+        redis_server.stop()
+
+
+def post(conn: http.client.HTTPConnection, path: str, event_id: str, request_id: str | None = None):
+    headers = {"Content-Type": "application/json"}
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    conn.request("POST", path, body=json.dumps({"event_id": event_id}), headers=headers)
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), json.loads(response.read())
+
+
+def test_answers_come_on_the_kept_alive_connection_with_their_request_id_and_log_line(hub):
+    conn = http.client.HTTPConnection("127.0.0.1", hub["port"], timeout=10)
+    conn.connect()
+    sock = conn.sock
+    answers = [post(conn, hub["path"], f"ka-{n}", f"rid-{n}") for n in range(3)]
+    duplicate = post(conn, hub["path"], "ka-0")
+    assert conn.sock is sock, "the connection was not kept alive"     # http.client reconnects otherwise
+    conn.close()
+    for n, (status, headers, body) in enumerate(answers):
+        assert (status, body["status"], headers["X-Request-Id"]) == (200, "accepted", f"rid-{n}")
+        assert headers["Content-Type"] == "application/json"
+    assert duplicate[0] == 200 and duplicate[2] == {"status": "duplicate", "id": answers[0][2]["id"],
+                                                    "event_id": "ka-0"}
+    lines = hub["log"].read_text()
+    for n in range(3):       # gunicorn's access line, as for any request (and without the key)
+        assert re.search(rf'"POST /hooks/generic/con_\w+" 200 \d+ \d+ms req=rid-{n}', lines), lines[-2000:]
+    assert "key=" not in lines
+
+
+def server_queues(port: int) -> list[int]:
+    """The receive queue of each of the server's established connections (bytes not read yet)."""
+    out = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if line.strip()]
+
+
+def test_while_a_commit_waits_the_threads_go_on_reading_requests(hub):
+    """Inserts held (the test locks the events table): the first webhook's thread leads the batch
+    and waits at its insert; the other thread still reads the next three (with a thread waiting for
+    each commit it would be stuck on the first of them). Released, all four are committed."""
+    answers: dict[int, tuple] = {}
+
+    def send(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", hub["port"], timeout=30)
+        answers[n] = post(conn, hub["path"], f"held-{n}")
+        conn.close()
+
+    engine = sa.create_engine(hub["database"])
+    try:
+        with engine.connect() as lock:
+            lock.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+            senders = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+            senders[0].start()
+            wait_until(lambda: waiting_for_locks(engine) == 1, "the first insert to wait for the lock")
+            for sender in senders[1:]:
+                sender.start()
+            wait_until(lambda: len(server_queues(hub["port"])) == 4 and not any(server_queues(hub["port"])),
+                       "every request to be read while the inserts are held")
+            assert answers == {}, "a webhook was answered before its commit"
+            lock.rollback()
+        for sender in senders:
+            sender.join(30)
+        assert sorted(answers) == [0, 1, 2, 3]
+        assert all(status == 200 and body["status"] == "accepted" for status, _, body in answers.values()), answers
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT event_id FROM events WHERE starts_with(event_id, 'held-')").scalars()
+            assert sorted(stored) == [f"held-{n}" for n in range(4)]
+    finally:
+        engine.dispose()
+
+
+def waiting_for_locks(engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()

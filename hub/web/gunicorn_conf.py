@@ -3,6 +3,7 @@
 
 
 import errno as _errno
+import gc as _gc
 import os as _os
 import socket as _socket
 
@@ -99,5 +100,12 @@ def _socket_per_process(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """A web process: the hub's lines (level, format, request id) next to gunicorn's."""
+    """A web process, its app loaded: the hub's lines (level, format, request id) next to gunicorn's;
+    the objects of the loaded app left out of the garbage collector's full collections."""
     _logs.configure(_level, _format, text_format=_WEB_TEXT)
+    # The app's ~150,000 objects (modules, SQLAlchemy's mappings, plugins) live as long as the
+    # process, yet every full collection walked them all: 110-125 ms each, all threads stopped,
+    # six times in six seconds under load. Frozen, a full collection takes 5-20 ms. Measured with
+    # 64 connections on SQLite: p99 90 -> 32 ms, 4,000 -> 4,640 requests/s.
+    _gc.collect()
+    _gc.freeze()

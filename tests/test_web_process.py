@@ -1,0 +1,28 @@
+"""What a web process does once its app is loaded (hub.web.gunicorn_conf.post_worker_init), run in a
+child process as gunicorn runs it: the loaded app's objects are frozen out of the garbage
+collector's full collections."""
+
+import subprocess
+import sys
+
+from tests.e2e.processes import clean_env
+
+CHILD = """
+import gc
+from hub.app import create_app
+app = create_app()
+from hub.web import gunicorn_conf
+before = gc.get_freeze_count()
+gunicorn_conf.post_worker_init(None)
+print(before, gc.get_freeze_count(), len(gc.get_objects()))
+"""
+
+
+def test_the_loaded_app_is_frozen_out_of_full_collections(tmp_path):
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120,
+                          env=clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"),
+                                        HOOKHUB_REDIS_URL=f"unix://{tmp_path / 'no-redis.sock'}"))
+    assert done.returncode == 0, done.stderr
+    before, frozen, tracked = map(int, done.stdout.split())
+    assert before == 0
+    assert frozen > 50_000 and tracked < frozen / 10, (frozen, tracked)   # the app's objects, not a few

@@ -267,6 +267,20 @@ class Postgres:
                   f"-c listen_addresses=127.0.0.1 -p {port} -c max_connections=200' start")
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the cluster: the postmaster and its children."""
+        postmaster = int((Path(self.base) / "data" / "postmaster.pid").read_text().split()[0])
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid = int(stat.parent.name)
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, ValueError):
+                continue
+            if pid == postmaster or int(fields[1]) == postmaster:   # ppid is field 4 of stat
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def _run(self, cmd: str) -> None:
         full = ["su", "postgres", "-c", cmd] if self.as_postgres else ["sh", "-c", cmd]
         done = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -63,6 +63,7 @@ class Server:
     proc: subprocess.Popen
     hub: str | None = None                    # the hub's base URL
     database: str | None = None               # the hub's database URL
+    postgres: Postgres | None = None          # the server of that database, when it is PostgreSQL
     runs: list[dict] = field(default_factory=list)
 
     def target(self) -> tuple[str, str | None]:
@@ -155,8 +156,11 @@ def measure(server: Server, seconds: int, connections: int, work: Path) -> dict:
     url, connection_id = server.target()
     settle()
     cpu = cpu_seconds(server.proc.pid)
+    db_cpu = server.postgres.cpu_seconds() if server.postgres else 0.0
     result = wrk(url, seconds, connections, work)
-    result["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu) * 1e6 / max(1, result["ok"] + result["other"])
+    answered = max(1, result["ok"] + result["other"])
+    result["cpu_us"] = (cpu_seconds(server.proc.pid) - cpu) * 1e6 / answered
+    result["db_cpu_us"] = (server.postgres.cpu_seconds() - db_cpu) * 1e6 / answered if server.postgres else None
     result["connections"] = connections
     ids = result.pop("ids")
     if connection_id is not None:
@@ -188,9 +192,10 @@ def start_webhook(work: Path) -> Server:
     return Server("adnanh/webhook", f"http://127.0.0.1:{port}/hooks/ingest", proc)
 
 
-def start_hub(args: argparse.Namespace, work: Path, root: Path, redis_sock: Path, database: str | None,
+def start_hub(args: argparse.Namespace, work: Path, root: Path, redis_sock: Path, postgres: Postgres | None,
               label: str = "", flags: str = "", extra_env: dict[str, str] | None = None) -> Server:
-    """The hub on SQLite (``database`` None: a new file) or on a new database of a PostgreSQL server."""
+    """The hub on SQLite (``postgres`` None: a new file) or on a new database of ``postgres``."""
+    database = postgres.url if postgres else None
     name = f"Hookhub, {'PostgreSQL' if database else 'SQLite'}" + (f" [{label}]" if label else "")
     instance = work / f"hub-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
@@ -209,14 +214,14 @@ def start_hub(args: argparse.Namespace, work: Path, root: Path, redis_sock: Path
     proc = start(gunicorn("hub.app:create_app()", args, f"127.0.0.1:{port}", flags), env, root,
                  work / f"{instance.name}.log")
     return Server(name, "", proc, hub=f"http://127.0.0.1:{port}",
-                  database=database or f"sqlite:///{instance / 'hookhub.db'}")
+                  database=database or f"sqlite:///{instance / 'hookhub.db'}", postgres=postgres)
 
 
 def start_servers(args: argparse.Namespace, work: Path, postgres: Postgres | None, redis_sock: Path) -> list[Server]:
     root = args.root.resolve()
     servers = [start_bare(args, work, root), start_webhook(work), start_hub(args, work, root, redis_sock, None)]
     if postgres:
-        servers.append(start_hub(args, work, root, redis_sock, postgres.url))
+        servers.append(start_hub(args, work, root, redis_sock, postgres))
     for spec in args.variant:        # label: root=PATH; flags=…; db=sqlite|pg; env=K=V,K=V; bare=yes
         label, _, rest = spec.partition(":")
         opts = dict(item.strip().split("=", 1) for item in rest.split(";") if item.strip())
@@ -225,8 +230,8 @@ def start_servers(args: argparse.Namespace, work: Path, postgres: Postgres | Non
         if opts.get("bare") == "yes":
             servers.append(start_bare(args, work, vroot, label, opts.get("flags", "")))
         for db in opts.get("db", "sqlite").split(","):
-            url = postgres.url if db == "pg" and postgres else None
-            servers.append(start_hub(args, work, vroot, redis_sock, url, label, opts.get("flags", ""), env))
+            servers.append(start_hub(args, work, vroot, redis_sock, postgres if db == "pg" else None, label,
+                                     opts.get("flags", ""), env))
     for server in servers:
         wait_for(server.hub + "/healthz" if server.hub else server.url, "GET" if server.hub else "POST")
     return servers
@@ -238,7 +243,7 @@ def report(servers: list[Server], args: argparse.Namespace) -> bool:
     print(f"\ninbound benchmark: {args.rounds} rounds of {args.seconds:g} s per server and connection count, "
           f"{os.cpu_count()} cores, gunicorn -c python:hub.web.gunicorn_conf --workers {args.workers} {args.gunicorn}")
     print(f"{'server':<30} {'conns':>5} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>8} {'vs webhook':>10} "
-          f"{'200s':>8} {'stored':>8} {'lost':>5} {'other':>6} {'errors':>6} {'CPU µs/req':>10}")
+          f"{'200s':>8} {'stored':>8} {'lost':>5} {'other':>6} {'errors':>6} {'CPU µs/req':>10} {'+ DB µs/req':>11}")
     ok = True
     for connections in args.connections:
         for server in servers:
@@ -254,7 +259,8 @@ def report(servers: list[Server], args: argparse.Namespace) -> bool:
                   f"{statistics.median(r['p50'] for r in runs):>7.1f} {p99:>7.1f} {vs_bare:>8.2f} {vs_peer:>10.2f} "
                   f"{sum(r['ok'] for r in runs):>8} {'' if stored is None else stored:>8} "
                   f"{'' if lost is None else lost:>5} {sum(r['other'] for r in runs):>6} "
-                  f"{sum(r['errors'] for r in runs):>6} {statistics.median(r['cpu_us'] for r in runs):>10.0f}")
+                  f"{sum(r['errors'] for r in runs):>6} {statistics.median(r['cpu_us'] for r in runs):>10.0f} "
+                  + (f"{statistics.median(r['db_cpu_us'] for r in runs):>11.0f}" if server.postgres else ""))
             if server.hub and "[" not in server.name:
                 ok &= vs_bare >= 0.6 and lost == 0 and (connections < 64 or p99 < 50)
     print("\nacceptance (each hub: ≥ 0.6 × bare Flask in req/s, p99 < 50 ms at 64 connections, lost = 0): "

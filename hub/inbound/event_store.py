@@ -37,7 +37,9 @@ class EventStore:
         self.db = database
         self.commits = GroupCommit(database.fast, max_rows=max_rows, bulk=self._insert_many)
         self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
-        self._many: dict[int, FastStatement] = {}     # the insert of n rows, by n
+        self._many: dict[int, tuple[FastStatement, list[str] | None]] = {}     # the insert of n rows, by n
+        self._row_names: list[str] = []
+        self._id_at = 0
 
     def insert(self, row: dict[str, Any], *, window: int) -> str | None:
         """Store ``row`` (a value for each of :data:`COLUMNS`); None once it is committed, or the id
@@ -55,13 +57,14 @@ class EventStore:
         work, order, values = self._work(row, window)
         self.commits.submit(work, then, order=order, item=values)
 
-    def _work(self, row: dict[str, Any], window: int) -> tuple[Callable[[Any], str | None], Any, dict[str, Any]]:
+    def _work(self, row: dict[str, Any], window: int) -> tuple[Callable[[Any], str | None], Any, tuple[Any, ...]]:
         """What the group commit runs for ``row``: its own work (the insert, and on a taken key the
-        look at the key's holder), its order in a batch and its processed values (for the batch's
-        one INSERT)."""
+        look at the key's holder), its order in a batch and its processed values (the batch's one
+        INSERT takes them: :meth:`_insert_many`)."""
         insert, holder_of, release = self._statements()
         key = row["dedupe_key"]
         values = insert.process(row)      # here, not in the transaction: JSON encoding is the dearest part
+        item = tuple(values[name] for name in self._row_names)     # the bulk statement's, in its order
 
         def work(cursor: Any) -> str | None:
             for _ in range(2):
@@ -78,20 +81,32 @@ class EventStore:
             raise Unavailable("the event could not be stored; retry later")
 
         # Ordered by key inside a batch: PostgreSQL's unique-key locks are then taken in one order.
-        return work, (row["connection_id"], key) if key is not None else None, values
+        return work, (row["connection_id"], key) if key is not None else None, item
 
-    def _insert_many(self, cursor: Any, rows: list[dict[str, Any]]) -> list[Any]:
-        """The batch's rows in one statement: None for each one stored, AGAIN for each one whose
-        dedupe key was taken (its own work then finds the holder: see GroupCommit)."""
-        statement = self._many.get(len(rows))
-        if statement is None:
-            table = Event.__table__
-            statement = self._many[len(rows)] = FastStatement(self.db.engine, self._insert_for(
-                [{c: sa.bindparam(f"{c}_{n}", type_=table.c[c].type) for c in COLUMNS} for n in range(len(rows))]),
-                [table.c.id])
-        values = {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
-        stored = {row_id for row_id, in statement.run(cursor, values)}
-        return [None if row["id"] in stored else AGAIN for row in rows]
+    def _insert_many(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """The batch's rows (each its processed values in :attr:`_row_names` order) in one statement:
+        None for each one stored, AGAIN for each one whose dedupe key was taken (its own work then
+        finds the holder: see GroupCommit)."""
+        statement, names = self._many.get(len(rows)) or self._compile_many(len(rows))
+        flat = [value for row in rows for value in row]          # under the write lock: kept to a copy
+        if names is not None:
+            named = dict(zip(names, flat, strict=True))
+            parameters: Any = named if statement.order is None else [named[name] for name in statement.order]
+        else:
+            parameters = flat
+        stored = {row_id for row_id, in statement.execute(cursor, parameters)}
+        at = self._id_at
+        return [None if row[at] in stored else AGAIN for row in rows]
+
+    def _compile_many(self, n: int) -> tuple[FastStatement, list[str] | None]:
+        """The INSERT of ``n`` rows, and the bind names its rows' values go to, in order (None when
+        they are its positional parameters as they are: SQLite's case)."""
+        table = Event.__table__
+        names = [f"{c}_{i}" for i in range(n) for c in self._row_names]
+        statement = FastStatement(self.db.engine, self._insert_for(
+            [{c: sa.bindparam(f"{c}_{i}", type_=table.c[c].type) for c in COLUMNS} for i in range(n)]), [table.c.id])
+        self._many[n] = compiled = (statement, None if statement.order == names else names)
+        return compiled
 
     def _insert_for(self, values: Any) -> Any:
         """INSERT of ``values`` (one row's bind parameters, or a list of rows') into events; a row
@@ -119,4 +134,9 @@ class EventStore:
                     table.c.dedupe_key == sa.bindparam("dedupe_key")), [table.c.id, table.c.received_at]),
                 FastStatement(engine, sa.update(table).where(table.c.id == sa.bindparam("holder"))
                               .values(dedupe_key=sa.null())))
+            insert = self._compiled[0]
+            # A row's values for the bulk statement: in the order of the one-row INSERT's VALUES
+            # (a positional dialect's n-row INSERT repeats it), else by column.
+            self._row_names = list(insert.order) if insert.order is not None else list(COLUMNS)
+            self._id_at = self._row_names.index("id")
         return self._compiled

@@ -49,7 +49,12 @@ class FastStatement:
 
     def run(self, cursor: Any, processed: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute with values already processed (:meth:`process`); the rows, result-processed."""
-        cursor.execute(self.sql, [processed[name] for name in self.order] if self.order is not None else processed)
+        return self.execute(cursor, [processed[name] for name in self.order] if self.order is not None else processed)
+
+    def execute(self, cursor: Any, parameters: Sequence[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute with the driver's own parameters: processed values in :attr:`order` (a positional
+        dialect) or by bind name; the rows, result-processed."""
+        cursor.execute(self.sql, parameters)
         fetched = cursor.fetchall() if cursor.description else []
         return [tuple(p(v) if p is not None else v for p, v in zip(self.result_processors, row, strict=False))
                 for row in fetched]

@@ -33,9 +33,9 @@ COLUMNS = ("id", "workspace_id", "connection_id", "provider", "event_id", "dedup
 class EventStore:
     """The inbound insert of one app: its compiled statements and its group commit."""
 
-    def __init__(self, database: Database, *, max_rows: int = 64) -> None:
+    def __init__(self, database: Database, *, max_rows: int = 64, gather: float = 0.0) -> None:
         self.db = database
-        self.commits = GroupCommit(database.fast, max_rows=max_rows, bulk=self._insert_many)
+        self.commits = GroupCommit(database.fast, max_rows=max_rows, gather=gather, bulk=self._insert_many)
         self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
         self._many: dict[int, tuple[FastStatement, list[str] | None]] = {}     # the insert of n rows, by n
         self._row_names: list[str] = []

@@ -97,7 +97,8 @@ class Gateway:
         self.rate_limiter = rate_limiter    # a callable returning a RateLimiter (lazy), or None
         self.cache = ConnectionCache(self._load, redis_client)   # redis_client: a callable (lazy)
         self.failures = FailureRecorder(database, redis_client, config)
-        self.events = EventStore(database, max_rows=int(config.get("HOOKHUB_GROUP_COMMIT_ROWS") or 64))
+        self.events = EventStore(database, max_rows=int(config.get("HOOKHUB_GROUP_COMMIT_ROWS") or 64),
+                                 gather=float(config.get("HOOKHUB_GROUP_COMMIT_WAIT_MS") or 0) / 1000)
 
     # ------------------------------------------------------------------ lookup
 

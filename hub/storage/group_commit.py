@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -108,17 +110,71 @@ class GroupCommit:
 
     patience = 60.0     # seconds a caller waits for a batch to take its work (the database hangs)
 
-    def __init__(self, writer: FastWriter, *, max_rows: int = 64,
+    def __init__(self, writer: FastWriter, *, max_rows: int = 64, gather: float = 0.0,
                  bulk: Callable[[Any, list[Any]], list[Any]] | None = None) -> None:
         self.writer = writer
         self.max_rows = max(1, int(max_rows))
+        self.gather = max(0.0, float(gather))   # seconds a leader waits for work announced by expecting()
         self.bulk = bulk
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._coming = 0                 # callers inside expecting() that have not handed their work over
+        self._gathering = False          # a leader waits for them
+        self._mine = threading.local()   # this thread's expecting(): its work is still to come
         self._queue: deque[_Slot[Any]] = deque()
         self._leading = False            # a thread is leading: running batches, or about to
         self.batches = 0                 # transactions committed or failed (for tests and tuning)
         self.rows = 0                    # pieces of work they ran
         self.in_bulk = 0                 # pieces the bulk statement settled (their own work did not run)
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Announce that this thread will probably hand work over (:meth:`run` or :meth:`submit`)
+        before the block ends. A leader about to take a batch waits, up to :attr:`gather` seconds,
+        for the announced work of other threads to arrive, so that it joins this batch rather than
+        leading the next: a web request is announced as it comes in, and the rows of the requests
+        in progress share a commit. Work not handed over by the end of the block is no longer
+        awaited."""
+        with self._lock:
+            self._coming += 1
+        self._mine.expected = True
+        try:
+            yield
+        finally:
+            if getattr(self._mine, "expected", False):
+                self._mine.expected = False
+                with self._lock:
+                    self._arrive()
+
+    def _arrive(self) -> None:
+        """(holding the lock) One announced piece of work is here, or will not come."""
+        self._coming -= 1
+        if self._gathering and (self._coming <= 0 or len(self._queue) >= self.max_rows):
+            self._arrived.notify_all()
+
+    def _enqueue(self, slot: _Slot[Any]) -> None:
+        """(holding the lock)"""
+        self._queue.append(slot)
+        if getattr(self._mine, "expected", False):
+            self._mine.expected = False
+            self._arrive()
+
+    def _gather(self) -> None:
+        """Before a batch: wait, up to :attr:`gather` seconds, for announced work on its way."""
+        if not self.gather:
+            return
+        with self._lock:
+            if self._coming <= 0 or len(self._queue) >= self.max_rows:
+                return
+            deadline = time.monotonic() + self.gather
+            self._gathering = True
+            try:
+                while self._coming > 0 and len(self._queue) < self.max_rows:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._arrived.wait(left):
+                        break
+            finally:
+                self._gathering = False
 
     def run(self, work: Callable[[Any], T], *, order: Any = None, item: Any = None) -> T:
         """Run ``work(cursor)`` in a transaction shared with concurrent callers and return its
@@ -127,7 +183,7 @@ class GroupCommit:
         statement may settle it instead (its result is then returned; ``work`` does not run)."""
         slot: _Slot[T] = _Slot(work, order, item if self.bulk is not None else None)
         with self._lock:
-            self._queue.append(slot)
+            self._enqueue(slot)
             leads = not self._leading
             self._leading = True
         if not leads:
@@ -150,11 +206,17 @@ class GroupCommit:
         next, as long as rows arrive that no waiting :meth:`run` caller can take)."""
         slot: _Slot[T] = _Slot(work, order, item if self.bulk is not None else None, then)
         with self._lock:
-            self._queue.append(slot)
+            self._enqueue(slot)
             if self._leading:
                 return
             self._leading = True
         self._lead(None)
+
+    @property
+    def gathering(self) -> bool:
+        """Whether a leader is waiting for announced work (:meth:`expecting`) before its batch."""
+        with self._lock:
+            return self._gathering
 
     def waiting(self) -> int:
         """How many pieces of work wait for a batch to take them."""
@@ -179,8 +241,10 @@ class GroupCommit:
         :meth:`submit` has no thread waiting to lead it: the leader runs it first."""
         try:
             if mine is None:
+                self._gather()
                 self._batch()
             while mine is not None and not mine.done:
+                self._gather()
                 self._batch()
         finally:
             while True:
@@ -194,6 +258,7 @@ class GroupCommit:
                         successor.wake.release()
                 if successor is None or successor.then is None:
                     break
+                self._gather()
                 self._batch()
 
     def _take(self) -> list[_Slot[Any]]:

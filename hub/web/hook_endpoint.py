@@ -75,7 +75,9 @@ class HookEndpoint:
              connection_id: str) -> Iterable[bytes]:
         later = AnswerLater() if environ.get(OFFER) else None
         try:
-            answer = self.respond(Request(environ), provider, connection_id, later, start_response)
+            # This request's row is probably coming: a commit about to start waits briefly for it.
+            with self.gateway.events.commits.expecting():
+                answer = self.respond(Request(environ), provider, connection_id, later, start_response)
         except Exception as exc:  # noqa: BLE001 - as in Flask: the last-resort handler logs it and answers 500
             answer = self._unexpected(exc)
         if answer is None:

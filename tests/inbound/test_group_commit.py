@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder
 
 from hub.storage.db import get_database
+from hub.storage.group_commit import GroupCommit
 from hub.storage.models import Event, Failure
 from hub.web.answer_later import OFFER, AnswerLater
 from tests.waiting import wait_until
@@ -273,3 +274,35 @@ def test_answers_given_later_and_waiting_threads_share_batches_and_pass_the_lead
     assert [answers[n][1]["status"] for n in range(3)] == ["accepted"] * 3
     assert group.batches - before == 3
     assert sorted(stored_ids(app).values()) == ["later-after", "later-lead", "waiting"]
+
+
+def test_a_commit_waits_for_the_rows_of_requests_in_progress_up_to_its_bound(app):
+    """A request announces its row as it comes in (GroupCommit.expecting): a leader about to commit
+    waits for it, and the two share one batch; a request that ends without a row frees the leader."""
+    group = GroupCommit(get_database(app).fast, gather=60.0)
+    announced, parsed = threading.Event(), threading.Event()
+    results: list[str] = []
+
+    def request_in_progress(row: bool) -> None:
+        with group.expecting():
+            announced.set()
+            assert parsed.wait(30)
+            if row:
+                results.append(group.run(lambda cursor: "in progress"))
+
+    for row in (True, False):
+        announced.clear()
+        parsed.clear()
+        before = group.batches
+        slow = threading.Thread(target=request_in_progress, args=(row,))
+        slow.start()
+        assert announced.wait(30)
+        leader = threading.Thread(target=lambda: results.append(group.run(lambda cursor: "leader")))
+        leader.start()
+        wait_until(lambda: group.gathering, "the leader to wait for the announced row")
+        parsed.set()
+        slow.join(30)
+        leader.join(30)         # within the test's patience, not the 60 s bound: the leader was freed
+        assert not leader.is_alive() and not group.gathering
+        assert group.batches - before == 1
+    assert sorted(results) == ["in progress", "leader", "leader"]

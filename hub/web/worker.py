@@ -73,18 +73,7 @@ class HubWorker(ThreadWorker):
                 respiter.then(lambda answer: self.method_queue.defer(
                     self._send_later, answer, req, conn, resp, environ, request_start))
                 return LATER
-            try:
-                if isinstance(respiter, environ["wsgi.file_wrapper"]):
-                    resp.write_file(respiter)
-                else:
-                    for item in respiter:
-                        resp.write(item)
-                resp.close()
-            finally:
-                self.log.access(resp, req, environ, datetime.now() - request_start)
-                if hasattr(respiter, "close"):
-                    respiter.close()
-
+            self._send(respiter, req, resp, environ, request_start)
             if resp.should_close():
                 self.log.debug("Closing connection.")
                 return False
@@ -115,15 +104,7 @@ class HubWorker(ThreadWorker):
         as gthread does after a request."""
         keepalive = False
         try:
-            respiter = answer()
-            try:
-                for item in respiter:
-                    resp.write(item)
-                resp.close()
-            finally:
-                self.log.access(resp, req, environ, datetime.now() - request_start)
-                if hasattr(respiter, "close"):
-                    respiter.close()
+            self._send(answer(), req, resp, environ, request_start)
             keepalive = not resp.should_close() and super()._keepalive_after(conn, True)
         except OSError as exc:
             self.log.debug("Could not send the answer: %s", exc)
@@ -132,6 +113,20 @@ class HubWorker(ThreadWorker):
         finally:
             self._post_request(req, environ, resp)
         self.finish_request(conn, _Finished(keepalive))
+
+    def _send(self, respiter: Any, req: Any, resp: Any, environ: dict[str, Any], request_start: datetime) -> None:
+        """Write the app's body (or file), then the access log line, as gthread does."""
+        try:
+            if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                resp.write_file(respiter)
+            else:
+                for item in respiter:
+                    resp.write(item)
+            resp.close()
+        finally:
+            self.log.access(resp, req, environ, datetime.now() - request_start)
+            if hasattr(respiter, "close"):
+                respiter.close()
 
     def _post_request(self, req: Any, environ: dict[str, Any], resp: Any) -> None:
         try:

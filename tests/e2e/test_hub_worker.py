@@ -6,6 +6,8 @@ access log line."""
 import http.client
 import json
 import re
+import socket
+import struct
 import subprocess
 import threading
 
@@ -121,3 +123,32 @@ def test_while_a_commit_waits_the_threads_go_on_reading_requests(hub):
 def waiting_for_locks(engine) -> int:
     with engine.connect() as conn:
         return conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
+
+
+def test_a_sender_gone_before_its_answer_leaves_the_worker_serving(hub):
+    """The sender hangs up while its event waits for the commit: the event is still committed (the
+    sender's retry is answered duplicate), the answer that cannot be sent is logged quietly, and the
+    worker goes on serving."""
+    engine = sa.create_engine(hub["database"])
+    try:
+        with engine.connect() as lock:
+            lock.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+            gone = socket.create_connection(("127.0.0.1", hub["port"]), timeout=10)
+            body = json.dumps({"event_id": "hung-up"}).encode()
+            gone.sendall(f"POST {hub['path']} HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            wait_until(lambda: waiting_for_locks(engine) == 1, "the insert to wait for the lock")
+            gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            gone.close()                                  # a reset, not a polite close
+            lock.rollback()
+        with engine.connect() as conn:
+            wait_until(lambda: conn.exec_driver_sql(
+                "SELECT count(*) FROM events WHERE event_id = 'hung-up'").scalar() == 1, "the event to be committed")
+        retry = http.client.HTTPConnection("127.0.0.1", hub["port"], timeout=10)
+        status, _, answer = post(retry, hub["path"], "hung-up")
+        retry.close()
+        assert (status, answer["status"]) == (200, "duplicate")
+        log = hub["log"].read_text()
+        assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ broken. Errors come out as SQLAlchemy's exceptions (``DataError``, ``Operational
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ class FastStatement:
             raise ValueError(f"give every column with a Python-side default a value ({names})")
         self.sql = compiled.string
         self.order = list(compiled.positiontup) if compiled.positional else None
+        if self.order is None and dialect.paramstyle == "pyformat":
+            self.sql, self.order = _positional(self.sql)
         self.binds = {name: bind.key for name, bind in compiled.binds.items()}
         self.bind_processors = {name: processor for name, bind in compiled.binds.items()
                                 if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))}
@@ -61,6 +64,19 @@ class FastStatement:
 
     def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         return self.run(cursor, self.process(values))
+
+
+def _positional(sql: str) -> tuple[str, list[str] | None]:
+    """``%(name)s`` placeholders as ``%s`` and their names in order, when each name is used once
+    (psycopg takes both; a list costs it less per parameter than a dict: ~6 µs a row of the
+    inbound bulk INSERT). Anything else is left named."""
+    names = _NAMED.findall(sql)
+    if not names or len(set(names)) != len(names):
+        return sql, None
+    return _NAMED.sub("%s", sql), names
+
+
+_NAMED = re.compile(r"(?<!%)%\((\w+)\)s")
 
 
 class FastWriter:

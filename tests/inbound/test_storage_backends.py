@@ -123,3 +123,14 @@ def test_a_provider_field_with_nul_or_a_lone_surrogate_is_made_storable():
                               default_channel=None, field_map=FieldMap({}), parsed=parsed, request=request)
     assert (envelope["event_id"], envelope["text"], envelope["event_type"]) == ("id\ufffd", "lone \ufffd", "ü")
     assert envelope["payload"] == {"ok": "é"} and envelope["headers"] == {"X-A": ["b"]}
+
+
+def test_named_placeholders_become_positional_only_when_each_name_is_used_once():
+    """PostgreSQL's statements are run with a list of values (cheaper for psycopg than a dict): each
+    ``%(name)s`` becomes ``%s`` in order, an escaped ``%%`` stays, a name used twice keeps them named."""
+    from hub.storage.fastsql import _positional
+
+    assert _positional("INSERT INTO t (a, b) VALUES (%(a_0)s::VARCHAR, %(b_0)s) -- 100%%") == (
+        "INSERT INTO t (a, b) VALUES (%s::VARCHAR, %s) -- 100%%", ["a_0", "b_0"])
+    assert _positional("SELECT %%(x)s, %(a)s") == ("SELECT %%(x)s, %s", ["a"])
+    assert _positional("SELECT %(a)s WHERE b = %(a)s") == ("SELECT %(a)s WHERE b = %(a)s", None)

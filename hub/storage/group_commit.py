@@ -15,7 +15,12 @@ caller its result. Callers that arrive meanwhile wait; when the leader is done, 
 leads the next batch. So a lone request commits at once, as it always did, and under load the
 batches grow by themselves with the work that arrived while the previous one ran. The bound on
 how long a piece of work waits: the batch running when it arrived, then its own, each at most
-``max_rows`` pieces — there is no timer to wait for.
+``max_rows`` pieces, and before each batch at most ``gather`` seconds for work that other threads
+announced (:meth:`GroupCommit.expecting`) and have not handed over yet.
+
+A caller need not wait at all (:meth:`GroupCommit.submit`): it hands its work over with a function
+to call with the outcome, and its thread is free. Such work has no thread to lead a batch for it:
+whichever thread leads runs it, and a thread that submits while no batch runs leads one itself.
 
 Failures: when the transaction fails (BEGIN, a broken connection, a database error that is not one
 row's fault, or the COMMIT itself), every caller of the batch gets the error and nothing of the

@@ -31,6 +31,10 @@ control_socket = _instance_socket_path(_settings["HOOKHUB_INSTANCE_PATH"], "guni
 # reading requests, the worker's main thread sends the answer once the commit is done — so a batch
 # holds every row that arrived during the commit before it, not at most one per thread.
 worker_class = "hub.web.worker.HubWorker"
+# 4 threads: measured with the hub's worker class on 2 cores, 2, 3, 6, 8 and 16 were no faster
+# (more threads grow the batches but queue for the GIL: with 8, p99 at 64 connections 146 ms
+# instead of 114 before gc.freeze). Processes: HOOKHUB_WEB_WORKERS (2 here) — one per core; 3 on
+# 2 cores measured no faster. docs/performance.md has the figures.
 threads = 4                       # per web process; --threads overrides
 keepalive = 5                     # seconds an idle kept-alive connection stays open
 # A listening socket per web process (SO_REUSEPORT), so that the kernel spreads new connections

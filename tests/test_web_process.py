@@ -26,3 +26,11 @@ def test_the_loaded_app_is_frozen_out_of_full_collections(tmp_path):
     before, frozen, tracked = map(int, done.stdout.split())
     assert before == 0
     assert frozen > 50_000 and tracked < frozen / 10, (frozen, tracked)   # the app's objects, not a few
+
+
+def test_gunicorn_with_the_hubs_settings_starts_hookhub_web_workers_processes(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "from hub.web import gunicorn_conf as c; print(c.workers, c.threads)"],
+                          capture_output=True, text=True, timeout=60,
+                          env=clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"), HOOKHUB_WEB_WORKERS="3"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "4"]

@@ -35,6 +35,7 @@ worker_class = "hub.web.worker.HubWorker"
 # (more threads grow the batches but queue for the GIL: with 8, p99 at 64 connections 146 ms
 # instead of 114 before gc.freeze). Processes: HOOKHUB_WEB_WORKERS (2 here) — one per core; 3 on
 # 2 cores measured no faster. docs/performance.md has the figures.
+workers = int(_settings["HOOKHUB_WEB_WORKERS"])   # --workers overrides
 threads = 4                       # per web process; --threads overrides
 keepalive = 5                     # seconds an idle kept-alive connection stays open
 # A listening socket per web process (SO_REUSEPORT), so that the kernel spreads new connections

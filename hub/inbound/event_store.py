@@ -37,8 +37,8 @@ class EventStore:
         self.db = database
         self.commits = GroupCommit(database.fast, max_rows=max_rows, gather=gather, bulk=self._insert_many)
         self._compiled: tuple[FastStatement, FastStatement, FastStatement] | None = None
-        self._many: dict[int, tuple[FastStatement, list[str] | None]] = {}     # the insert of n rows, by n
-        self._row_names: list[str] = []
+        self._many: dict[int, FastStatement] = {}     # the insert of n rows, by n
+        self._row_names: list[str] = []               # the one-row INSERT's parameters, in order
         self._id_at = 0
 
     def insert(self, row: dict[str, Any], *, window: int) -> str | None:
@@ -84,29 +84,26 @@ class EventStore:
         return work, (row["connection_id"], key) if key is not None else None, item
 
     def _insert_many(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
-        """The batch's rows (each its processed values in :attr:`_row_names` order) in one statement:
-        None for each one stored, AGAIN for each one whose dedupe key was taken (its own work then
-        finds the holder: see GroupCommit)."""
-        statement, names = self._many.get(len(rows)) or self._compile_many(len(rows))
+        """The batch's rows (each its processed values in the one-row INSERT's parameter order) in
+        one statement: None for each one stored, AGAIN for each one whose dedupe key was taken (its
+        own work then finds the holder: see GroupCommit)."""
+        statement = self._many.get(len(rows)) or self._compile_many(len(rows))
         flat = [value for row in rows for value in row]          # under the write lock: kept to a copy
-        if names is not None:
-            named = dict(zip(names, flat, strict=True))
-            parameters: Any = named if statement.order is None else [named[name] for name in statement.order]
-        else:
-            parameters = flat
-        stored = {row_id for row_id, in statement.execute(cursor, parameters)}
+        stored = {row_id for row_id, in statement.execute(cursor, flat)}
         at = self._id_at
         return [None if row[at] in stored else AGAIN for row in rows]
 
-    def _compile_many(self, n: int) -> tuple[FastStatement, list[str] | None]:
-        """The INSERT of ``n`` rows, and the bind names its rows' values go to, in order (None when
-        they are its positional parameters as they are: SQLite's case)."""
+    def _compile_many(self, n: int) -> FastStatement:
+        """The INSERT of ``n`` rows, whose positional parameters are the rows' values one after the
+        other (both dialects list each row's VALUES in the one-row INSERT's order)."""
         table = Event.__table__
-        names = [f"{c}_{i}" for i in range(n) for c in self._row_names]
         statement = FastStatement(self.db.engine, self._insert_for(
             [{c: sa.bindparam(f"{c}_{i}", type_=table.c[c].type) for c in COLUMNS} for i in range(n)]), [table.c.id])
-        self._many[n] = compiled = (statement, None if statement.order == names else names)
-        return compiled
+        if statement.order != [f"{name}_{i}" for i in range(n) for name in self._row_names]:
+            raise RuntimeError(f"{self.db.engine.dialect.name}: the bulk statement for {n} rows does not take "
+                               "their values in order")
+        self._many[n] = statement
+        return statement
 
     def _insert_for(self, values: Any) -> Any:
         """INSERT of ``values`` (one row's bind parameters, or a list of rows') into events; a row
@@ -135,8 +132,9 @@ class EventStore:
                 FastStatement(engine, sa.update(table).where(table.c.id == sa.bindparam("holder"))
                               .values(dedupe_key=sa.null())))
             insert = self._compiled[0]
-            # A row's values for the bulk statement: in the order of the one-row INSERT's VALUES
-            # (a positional dialect's n-row INSERT repeats it), else by column.
-            self._row_names = list(insert.order) if insert.order is not None else list(COLUMNS)
+            # SQLite's statements are positional, PostgreSQL's made so (FastStatement): a row's values
+            # go to the bulk statement in the one-row INSERT's order.
+            assert insert.order is not None
+            self._row_names = insert.order
             self._id_at = self._row_names.index("id")
         return self._compiled

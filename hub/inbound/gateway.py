@@ -267,19 +267,16 @@ class Gateway:
                reply: PluginResponse | None) -> Outcome:
         try:
             original = self.events.insert(self._row(rt, request, envelope), window=rt.dedupe_window)
-        except Exception as exc:  # noqa: BLE001 - _settle raises what a client is told, or exc itself
-            self._settle(rt, envelope, reply, None, exc)
-            raise
-        return self._settle(rt, envelope, reply, original, None)
+        except Exception as exc:  # noqa: BLE001 - what the client is told (exc itself when not the database's)
+            raise _storage_error(rt, exc) from None
+        return _outcome(envelope, reply, original)
 
     def _submit(self, rt: ConnectionRuntime, request: InboundRequest, envelope: dict[str, Any], later: Later) -> None:
         def then(original: str | None, error: BaseException | None) -> None:
-            try:
-                outcome = self._settle(rt, envelope, None, original, error)
-            except Exception as exc:  # noqa: BLE001 - the answer is the caller's to give
-                later(None, exc)
+            if error is None:
+                later(_outcome(envelope, None, original), None)
             else:
-                later(outcome, None)
+                later(None, _storage_error(rt, error))
 
         self.events.submit(self._row(rt, request, envelope), then, window=rt.dedupe_window)
 
@@ -299,25 +296,25 @@ class Gateway:
                     duration_ms=max(0.0, round((utcnow() - request.received_at).total_seconds() * 1000, 3)),
                     routed_at=None, enqueued_at=None)
 
-    @staticmethod
-    def _settle(rt: ConnectionRuntime, envelope: dict[str, Any], reply: PluginResponse | None,
-                original: str | None, error: BaseException | None) -> Outcome:
-        """The outcome of the insert: accepted, or a duplicate of ``original``; or, for ``error``, the
-        error to answer (raised): the database refused this payload (a retry would fail the same
-        way), or storage is unavailable. Other errors are raised as they are."""
-        if isinstance(error, DataError):
-            log.warning("event for %s refused by the database: %s", rt.id, error.orig)
-            raise InvalidPayload("the payload cannot be stored (the database refused a value in it)") from None
-        if isinstance(error, SQLAlchemyError):
-            log.error("could not store event for %s: %s", rt.id, error)
-            raise Unavailable("storage is unavailable; the event was not accepted, retry later") from None
-        if error is not None:
-            raise error
-        hub_id, event_id = envelope["id"], envelope["event_id"]
-        if original is not None:
-            return Outcome(status="duplicate", id=original, event_id=event_id, reply=reply,
-                           envelope={**envelope, "id": original})
-        return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=reply, envelope=envelope)
+def _storage_error(rt: ConnectionRuntime, error: BaseException) -> BaseException:
+    """What a failed insert is answered with: the database refused this payload (a retry would fail
+    the same way), storage is unavailable, or any other error as it is."""
+    if isinstance(error, DataError):
+        log.warning("event for %s refused by the database: %s", rt.id, error.orig)
+        return InvalidPayload("the payload cannot be stored (the database refused a value in it)")
+    if isinstance(error, SQLAlchemyError):
+        log.error("could not store event for %s: %s", rt.id, error)
+        return Unavailable("storage is unavailable; the event was not accepted, retry later")
+    return error
+
+
+def _outcome(envelope: dict[str, Any], reply: PluginResponse | None, original: str | None) -> Outcome:
+    """The stored event's outcome: accepted, or a duplicate of ``original`` (the holder of its key)."""
+    hub_id, event_id = envelope["id"], envelope["event_id"]
+    if original is not None:
+        return Outcome(status="duplicate", id=original, event_id=event_id, reply=reply,
+                       envelope={**envelope, "id": original})
+    return Outcome(status="accepted", id=hub_id, event_id=event_id, reply=reply, envelope=envelope)
 
 
 def _column_text(value: str | None, limit: int) -> str | None:

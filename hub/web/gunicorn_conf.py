@@ -22,14 +22,14 @@ bind = [_settings["HOOKHUB_BIND"]]  # --bind overrides
 # gunicorn's default control socket (~/.gunicorn/gunicorn.ctl) is shared by every gunicorn of the user,
 # and one that stops removes it under the others: each hub keeps its own in its instance folder.
 control_socket = _instance_socket_path(_settings["HOOKHUB_INSTANCE_PATH"], "gunicorn.ctl")
-# Threads, not one request per process: a webhook's request waits on its commit, and the group
-# commit (hub.storage.group_commit) shares one transaction among the requests a process has in
-# flight — with the sync worker there is only ever one. gthread also keeps connections alive
-# (the sync worker closes each one). Measured with bench/inbound.py on 2 cores (docs/performance.md):
-# sync 749 req/s, gthread 2,700 on SQLite. The hub's worker class is gthread plus answers given
-# later (hub.web.worker): a webhook's thread hands its row to the group commit and goes back to
-# reading requests, the worker's main thread sends the answer once the commit is done — so a batch
-# holds every row that arrived during the commit before it, not at most one per thread.
+# Requests overlap within a process, so that the group commit (hub.storage.group_commit) has the
+# rows of several to share one transaction — with gunicorn's sync worker a process has only ever
+# one — and connections stay alive (the sync worker closes each). The hub's worker class is gthread
+# plus answers given later (hub.web.worker): a webhook's thread hands its row to the group commit
+# and goes back to reading requests, the worker's main thread sends the answer once the commit is
+# done, so a batch holds every row that arrived during the commit before it, not at most one per
+# thread. Measured with bench/inbound.py on 2 cores (docs/performance.md), SQLite, 64 connections:
+# sync 749 req/s, gthread 2,700, this worker 4,355 (with gc.freeze below).
 worker_class = "hub.web.worker.HubWorker"
 # 4 threads: measured with the hub's worker class on 2 cores, 2, 3, 6, 8 and 16 were no faster
 # (more threads grow the batches but queue for the GIL: with 8, p99 at 64 connections 146 ms

@@ -14,6 +14,7 @@ whose threads then wait for each commit themselves."""
 from __future__ import annotations
 
 import sys
+from concurrent import futures
 from datetime import datetime
 from typing import Any
 
@@ -25,22 +26,6 @@ from hub.web.answer_later import OFFER, Answer, AnswerLater
 
 #: What a pool thread's request returns while its answer is to come.
 LATER = object()
-
-
-class _Finished:
-    """A done future's face for gthread's ``finish_request``."""
-
-    def __init__(self, keepalive: bool) -> None:
-        self.keepalive = keepalive
-
-    def result(self) -> bool:
-        return self.keepalive
-
-    def cancelled(self) -> bool:
-        return False
-
-    def exception(self) -> None:
-        return None
 
 
 class HubWorker(ThreadWorker):
@@ -112,7 +97,9 @@ class HubWorker(ThreadWorker):
             self.log.exception("Error sending an answer given later")
         finally:
             self._post_request(req, environ, resp)
-        self.finish_request(conn, _Finished(keepalive))
+        done: futures.Future[bool] = futures.Future()    # as the pool's future of a request would end
+        done.set_result(keepalive)
+        self.finish_request(conn, done)
 
     def _send(self, respiter: Any, req: Any, resp: Any, environ: dict[str, Any], request_start: datetime) -> None:
         """Write the app's body (or file), then the access log line, as gthread does."""

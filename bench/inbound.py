@@ -172,9 +172,10 @@ def measure(server: Server, seconds: int, connections: int, work: Path) -> dict:
     return result
 
 
-def start_bare(args: argparse.Namespace, work: Path, root: Path, label: str = "", flags: str = "") -> Server:
+def start_bare(args: argparse.Namespace, work: Path, root: Path, label: str = "", flags: str = "",
+               extra_env: dict[str, str] | None = None) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKHUB_")}
-    env.update(HOOKHUB_INSTANCE_PATH=str(work / "bare-instance"), PYTHONPATH=f"{work}:{root}")
+    env.update(HOOKHUB_INSTANCE_PATH=str(work / "bare-instance"), PYTHONPATH=f"{work}:{root}", **(extra_env or {}))
     (work / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     proc = start(gunicorn("bare_app:app", args, f"127.0.0.1:{port}", flags), env, work, work / f"bare{label}.log")
@@ -228,7 +229,7 @@ def start_servers(args: argparse.Namespace, work: Path, postgres: Postgres | Non
         vroot = Path(opts.get("root", root)).resolve()
         env = dict(kv.split("=", 1) for kv in opts.get("env", "").split(",") if kv)
         if opts.get("bare") == "yes":
-            servers.append(start_bare(args, work, vroot, label, opts.get("flags", "")))
+            servers.append(start_bare(args, work, vroot, label, opts.get("flags", ""), env))
         for db in opts.get("db", "sqlite").split(","):
             servers.append(start_hub(args, work, vroot, redis_sock, postgres if db == "pg" else None, label,
                                      opts.get("flags", ""), env))

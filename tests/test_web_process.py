@@ -1,10 +1,11 @@
 """What a web process does once its app is loaded (hub.web.gunicorn_conf.post_worker_init), run in a
 child process as gunicorn runs it: the loaded app's objects are frozen out of the garbage
-collector's full collections."""
+collector's full collections; the CPU a new web process is bound to."""
 
 import subprocess
 import sys
 
+from hub.web import cpus
 from tests.e2e.processes import clean_env
 
 CHILD = """
@@ -34,3 +35,13 @@ def test_gunicorn_with_the_hubs_settings_starts_hookhub_web_workers_processes(tm
                           env=clean_env(HOOKHUB_INSTANCE_PATH=str(tmp_path / "instance"), HOOKHUB_WEB_WORKERS="3"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "4"]
+
+
+def test_a_new_web_process_takes_the_cpu_fewest_live_ones_hold():
+    assert cpus.pick([0, 1], []) == 0
+    assert cpus.pick([0, 1], [0]) == 1
+    assert cpus.pick([0, 1], [1]) == 0                  # a restarted process: the CPU its predecessor freed
+    assert cpus.pick([0, 1], [0, 1, 0]) == 1            # more processes than CPUs: spread evenly
+    assert cpus.pick([2, 5], [None, 7, 2]) == 5         # unbound processes and CPUs no longer usable count for nothing
+    assert cpus.pick([3], []) is None                   # one CPU: nothing to choose, nothing bound
+    assert cpus.pick([], []) is None

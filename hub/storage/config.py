@@ -57,6 +57,7 @@ class Config:
     HOOKHUB_FAILURES_PER_MINUTE: int = 600           # stored rejections per minute, beyond which they are counted only
     HOOKHUB_SWEEP_INTERVAL: int = 15                 # seconds between sweeps for events/deliveries no job holds
     HOOKHUB_WEB_WORKERS: int = 2
+    HOOKHUB_WEB_PIN_CPUS: bool = True                # each web process bound to one CPU (hub.web.cpus)
     HOOKHUB_DATABASE_CONNECTIONS: int = 40           # most PostgreSQL connections each process opens
     HOOKHUB_GROUP_COMMIT_ROWS: int = 64              # most events one inbound commit holds (1: a commit each)
     HOOKHUB_GROUP_COMMIT_WAIT_MS: float = 2.0        # most a commit waits for the rows of requests in progress

@@ -78,10 +78,12 @@ class HubWorker(ThreadWorker):
     def _keepalive_after(self, conn: Any, keepalive: Any) -> Any:
         return LATER if keepalive is LATER else super()._keepalive_after(conn, keepalive)
 
-    def finish_request(self, conn: Any, fs: Any) -> None:
-        if not fs.cancelled() and fs.exception() is None and fs.result() is LATER:
-            return                       # _send_later finishes it
-        super().finish_request(conn, fs)
+    def enqueue_req(self, conn: Any) -> None:
+        """gthread's: the pool runs the request, then the main thread finishes it — except one
+        answered later, which _send_later finishes (no wake-up of the main thread for nothing)."""
+        fs = self.tpool.submit(self.handle, conn)
+        fs.add_done_callback(lambda fut: None if _answered_later(fut) else
+                             self.method_queue.defer(self.finish_request, conn, fut))
 
     def _send_later(self, answer: Answer, req: Any, conn: Any, resp: Any, environ: dict[str, Any],
                     request_start: datetime) -> None:
@@ -121,3 +123,6 @@ class HubWorker(ThreadWorker):
         except Exception:
             self.log.exception("Exception in post_request hook")
 
+
+def _answered_later(fs: futures.Future[Any]) -> bool:
+    return not fs.cancelled() and fs.exception() is None and fs.result() is LATER

@@ -62,6 +62,12 @@ class FastStatement:
         return [tuple(p(v) if p is not None else v for p, v in zip(self.result_processors, row, strict=False))
                 for row in fetched]
 
+    def changes(self, cursor: Any, parameters: Sequence[Any] | Mapping[str, Any]) -> int:
+        """Execute a statement that returns no rows, with the driver's own parameters (as
+        :meth:`execute`); the number of rows it inserted, updated or deleted."""
+        cursor.execute(self.sql, parameters)
+        return cursor.rowcount
+
     def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         return self.run(cursor, self.process(values))
 

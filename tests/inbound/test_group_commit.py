@@ -179,6 +179,17 @@ def test_requests_of_one_batch_are_all_committed_and_a_duplicate_inside_it_names
     assert {next(iter(ids)) for ids in by_event.values()} == set(stored)
 
 
+def test_a_batch_of_duplicates_only_stores_nothing_and_names_each_holder(app, inbound, answering):
+    # The batch's INSERT stores none of its rows: each then finds its holder on its own.
+    holders = {event_id: post(app, inbound, {"id": event_id, "n": n}, later=False)[1]["id"]
+               for n, event_id in enumerate(["a", "b"])}
+    answers = queue_batch(app, inbound, ["a", "b", "a"], answering).join()
+    assert [answers[n][0] for n in range(3)] == [200] * 3
+    assert [answers[n][1]["status"] for n in range(3)] == ["duplicate"] * 3
+    assert [answers[n][1]["id"] for n in range(3)] == [holders["a"], holders["b"], holders["a"]]
+    assert stored_ids(app) == {holders["a"]: "a", holders["b"]: "b"}
+
+
 @pytest.fixture
 def failing_commit(app):
     """A deferred constraint that fails the COMMIT of any transaction holding a marked event."""

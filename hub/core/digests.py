@@ -20,11 +20,16 @@ def body_sha256(body: bytes) -> str:
 def headers_sha256(headers: Iterable[tuple[str, str]]) -> str:
     """Hex SHA-256 of ``headers`` ((name, value) pairs) in the canonical form above."""
     lines = sorted(((name.lower(), value) for name, value in headers), key=lambda line: line[0])
-    digest = hashlib.sha256()
-    for name, value in lines:
-        line = f"{name}: {value}\n"
-        try:
-            digest.update(line.encode("latin-1"))
-        except UnicodeEncodeError:
-            digest.update(line.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    try:
+        data = "".join([f"{name}: {value}\n" for name, value in lines]).encode("latin-1")
+    except UnicodeEncodeError:          # each line that ISO-8859-1 cannot hold as UTF-8, the others as before
+        data = b"".join(_line(name, value) for name, value in lines)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _line(name: str, value: str) -> bytes:
+    line = f"{name}: {value}\n"
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "surrogatepass")

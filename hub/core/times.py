@@ -11,5 +11,4 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime) -> str:
     """``2026-03-23T15:30:00Z``, with milliseconds when there are any."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{dt.microsecond // 1000:03d}Z" if dt.microsecond else "Z")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds" if dt.microsecond else "seconds")[:-6] + "Z"

@@ -58,18 +58,17 @@ class EventStore:
         work, order, values = self._work(row, window)
         self.commits.submit(work, then, order=order, item=values)
 
-    def _work(self, row: dict[str, Any], window: int) -> tuple[Callable[[Any], str | None], Any, tuple[Any, ...]]:
+    def _work(self, row: dict[str, Any], window: int) -> tuple[Callable[[Any], str | None], Any, list[Any]]:
         """What the group commit runs for ``row``: its own work (the insert, and on a taken key the
-        look at the key's holder), its order in a batch and its processed values (the batch's one
-        INSERT takes them: :meth:`_insert_many`)."""
+        look at the key's holder), its order in a batch and its processed values in the one-row
+        INSERT's parameter order (the batch's one INSERT takes them: :meth:`_insert_many`)."""
         insert, holder_of, release = self._statements()
         key = row["dedupe_key"]
-        values = insert.process(row)      # here, not in the transaction: JSON encoding is the dearest part
-        item = tuple(values[name] for name in self._row_names)     # the bulk statement's, in its order
+        values = insert.ordered(row)      # here, not in the transaction: JSON encoding is the dearest part
 
         def work(cursor: Any) -> str | None:
             for _ in range(2):
-                if insert.run(cursor, values):
+                if insert.execute(cursor, values):
                     return None
                 holders = holder_of.rows(cursor, {"connection_id": row["connection_id"], "dedupe_key": key})
                 if not holders:
@@ -82,9 +81,9 @@ class EventStore:
             raise Unavailable("the event could not be stored; retry later")
 
         # Ordered by key inside a batch: PostgreSQL's unique-key locks are then taken in one order.
-        return work, (row["connection_id"], key) if key is not None else None, item
+        return work, (row["connection_id"], key) if key is not None else None, values
 
-    def _insert_many(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
+    def _insert_many(self, cursor: Any, rows: list[list[Any]]) -> list[Any]:
         """The batch's rows (each its processed values in the one-row INSERT's parameter order) in
         one statement: None for each one stored, AGAIN for each one whose dedupe key was taken (its
         own work then finds the holder: see GroupCommit).

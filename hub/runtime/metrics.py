@@ -69,7 +69,10 @@ def registry(instance_path: str) -> CollectorRegistry:
 
 def inbound(outcome: str) -> None:
     """One inbound request answered: ``accepted``, ``duplicate``, or the error code."""
-    _metrics()["inbound"].labels(outcome=outcome).inc()
+    counter = _inbound.get(outcome)
+    if counter is None:        # labels() costs more than the increment: kept per outcome (a few codes)
+        counter = _inbound[outcome] = _metrics()["inbound"].labels(outcome=outcome)
+    counter.inc()
 
 
 def delivery(outcome: str, seconds: float | None = None) -> None:
@@ -82,6 +85,7 @@ def delivery(outcome: str, seconds: float | None = None) -> None:
 
 
 _created: dict[str, Any] | None = None
+_inbound: dict[str, Any] = {}          # the inbound counter by outcome
 _creating = threading.Lock()
 
 

@@ -39,6 +39,7 @@ class FastStatement:
                                 if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))}
         self.result_processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
                                   for column in result_columns]
+        self._ordered = [(self.binds[name], self.bind_processors.get(name)) for name in self.order or ()]
 
     def process(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` (by bind key) as the driver takes them, by bind name: each column type's bind
@@ -49,6 +50,16 @@ class FastStatement:
             processor = self.bind_processors.get(name)
             processed[name] = processor(value) if processor is not None and value is not None else value
         return processed
+
+    def ordered(self, values: Mapping[str, Any]) -> list[Any]:
+        """:meth:`process`, as the positional parameters in :attr:`order` (for :meth:`execute`)."""
+        if self.order is None:
+            raise TypeError("the statement takes named parameters")
+        out = []
+        for key, processor in self._ordered:
+            value = values[key]
+            out.append(processor(value) if processor is not None and value is not None else value)
+        return out
 
     def run(self, cursor: Any, processed: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute with values already processed (:meth:`process`); the rows, result-processed."""

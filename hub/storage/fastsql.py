@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,13 +105,13 @@ class FastWriter:
         self.engine = engine
         self.gate = write_gate
         self.sqlite = engine.dialect.name == "sqlite"
-        self._kept = SimpleNamespace(conn=None)     # the connection, until an error says it is broken
+        self._conn: sa.Connection | None = None      # kept until an error says it is broken
         self._busy = threading.Lock()
 
     def _connection(self) -> sa.Connection:
-        conn = self._kept.conn
+        conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._kept.conn = self.engine.connect()
+            conn = self._conn = self.engine.connect()
         return conn
 
     @contextmanager
@@ -130,7 +129,7 @@ class FastWriter:
             conn = self._connection()
             raw = conn.connection.dbapi_connection
         except sa.exc.SQLAlchemyError:
-            self._kept.conn = None
+            self._conn = None
             raise
         with self.gate.held() if self.gate is not None else _nothing():
             cursor = None
@@ -153,7 +152,7 @@ class FastWriter:
                     broken = dialect.is_disconnect(exc, raw, cursor)
                     if broken:
                         conn.invalidate(exc)
-                        self._kept.conn = None
+                        self._conn = None
                     raise sa.exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
                                                      connection_invalidated=broken, dialect=dialect) from exc
                 raise
@@ -161,7 +160,7 @@ class FastWriter:
                 try:
                     if cursor is not None:
                         cursor.close()
-                    if lazy and not self.sqlite and self._kept.conn is conn:
+                    if lazy and not self.sqlite and self._conn is conn:
                         raw.autocommit = False
                 except dialect.loaded_dbapi.Error:
                     pass
@@ -182,13 +181,13 @@ class FastWriter:
                 raw.rollback()
         except Exception as exc:  # the connection is broken (the error being raised says why): drop it
             conn.invalidate(exc)
-            self._kept.conn = None
+            self._conn = None
 
     def close(self) -> None:
-        conn = self._kept.conn
+        conn = self._conn
         if conn is not None:
             conn.close()
-            self._kept.conn = None
+            self._conn = None
 
 
 @contextmanager

@@ -6,8 +6,8 @@ main thread reading connections and sending answers, the pool's threads running 
 group commit's leader. Left to the scheduler, those threads wake on whichever core is free, and
 every hand-over of the GIL between threads on two cores costs a cross-core wake-up; a process
 bound to one core hands the GIL over on that core. Measured on 2 cores (docs/performance.md):
-fewer context switches, the idle share of the CPUs under load from ~11 % to ~1 %, +10-18 %
-requests/s on the hook endpoint at 16 connections.
+a third fewer context switches, the idle share of the CPUs under load from ~11 % to ~1 %, +16-23 %
+requests/s on the hook endpoint (bare Flask gains about as much).
 
 The CPUs are those this process may use (``sched_getaffinity``: a container's cpuset, taskset);
 each new web process takes one that the fewest live web processes hold, so a process that is

@@ -75,8 +75,11 @@ class HookEndpoint:
              connection_id: str) -> Iterable[bytes]:
         later = AnswerLater() if environ.get(OFFER) else None
         try:
-            # This request's row is probably coming: a commit about to start waits briefly for it.
-            with self.gateway.events.commits.expecting():
+            if environ.get("REQUEST_METHOD") == "POST":
+                # This request's row is probably coming: a commit about to start waits briefly for it.
+                with self.gateway.events.commits.expecting():
+                    answer = self.respond(Request(environ), provider, connection_id, later, start_response)
+            else:               # a handshake (GET, HEAD) stores nothing
                 answer = self.respond(Request(environ), provider, connection_id, later, start_response)
         except Exception as exc:  # noqa: BLE001 - as in Flask: the last-resort handler logs it and answers 500
             answer = self._unexpected(exc)

@@ -58,7 +58,7 @@ def test_duplicates_inside_the_window_and_a_new_event_after_it(app, inbound):
 def test_a_broken_connection_answers_503_and_the_next_request_reconnects(app, inbound):
     client = app.test_client()
     client.post(inbound, json={"id": "warm"})
-    get_database(app).fast._kept.conn.connection.dbapi_connection.close()   # the link to storage breaks
+    get_database(app).fast._conn.connection.dbapi_connection.close()   # the link to storage breaks
     r = client.post(inbound, json={"id": "during"})
     assert r.status_code == 503 and r.json["error"]["code"] == "unavailable"
     again = client.post(inbound, json={"id": "during"})

@@ -29,6 +29,7 @@ class FailureRecorder:
         self.database = database
         self._redis = redis_client
         self._config = config          # HOOKHUB_FAILURES_PER_MINUTE, read at each rejection
+        self._over_minute: int | None = None   # the minute this process found over the cap
 
     def record(self, **fields: Any) -> bool:
         """Store one rejection; returns False when it was only counted (over the cap or no database)."""
@@ -43,13 +44,18 @@ class FailureRecorder:
             return False
 
     def _over_cap(self) -> bool:
+        minute = int(time.time() // 60)
         try:
             client = self._redis()
-            key = COUNTER_KEY.format(int(time.time() // 60))
+            if self._over_minute == minute:     # the minute's count only grows: over it stays
+                client.incr(DROPPED_KEY)
+                return True
+            key = COUNTER_KEY.format(minute)
             pipe = client.pipeline()
             pipe.incr(key)
             pipe.expire(key, 120)
             if pipe.execute()[0] > int(self._config["HOOKHUB_FAILURES_PER_MINUTE"]):
+                self._over_minute = minute
                 client.incr(DROPPED_KEY)
                 return True
         except Exception as exc:  # Redis unreachable (or the embedded one cannot start): store it anyway

@@ -36,12 +36,19 @@ class RateLimiter:
     ``exhausted(key, limit)`` asks the same without counting, and ``count(key, limit)`` counts
     without asking: together they limit failures (count each failure, refuse once exhausted).
     Fails open when Redis is down: refusing genuine traffic because the limiter is unavailable
-    would be worse."""
+    would be worse.
+
+    A key found exhausted is remembered in the process until its window ends: a fixed window's
+    count only grows until then, so the answer cannot change, and a flood from a refused client
+    (failed authentications, say) costs no Redis round trip per request (three before)."""
+
+    MAX_REMEMBERED = 10_000       # exhausted keys remembered at once (then forgotten all together)
 
     def __init__(self, client: redis.Redis, outage: RedisOutage | None = None) -> None:
         # "redis://" only names the storage type: the client's pool decides where commands go.
         self._strategy = FixedWindowRateLimiter(RedisStorage("redis://", connection_pool=client.connection_pool))
         self._outage = outage or RedisOutage()
+        self._exhausted: dict[tuple[str, str], float] = {}   # (key, limit) -> when its window ends (epoch s)
 
     def check(self, key: str, limit_text: str) -> float:
         item = _cached_limit(limit_text)
@@ -65,6 +72,12 @@ class RateLimiter:
 
     def exhausted(self, key: str, limit_text: str) -> float:
         """Seconds until ``key`` may be counted again (0.0 when it may now); counts nothing."""
+        known = self._exhausted.get((key, limit_text))
+        if known is not None:
+            left = known - time.time()
+            if left > 0:
+                return left
+            self._exhausted.pop((key, limit_text), None)
         item = _cached_limit(limit_text)
         try:
             if self._strategy.test(item, key):
@@ -73,6 +86,9 @@ class RateLimiter:
         except Exception as exc:
             self._unavailable(exc, "allowing")
             return 0.0
+        if len(self._exhausted) >= self.MAX_REMEMBERED:
+            self._exhausted.clear()
+        self._exhausted[(key, limit_text)] = reset
         return max(0.001, reset - time.time())
 
     def count(self, key: str, limit_text: str) -> None:

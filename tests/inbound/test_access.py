@@ -79,6 +79,18 @@ def test_a_flood_of_bad_keys_is_refused_before_the_key_is_checked(client, api, g
     assert codes.count("unauthorized") == 3 and codes.count("rate_limited") == 1
 
 
+def test_a_refused_client_is_refused_again_without_asking_redis(client, github, redis_client):
+    for _ in range(3):
+        assert post(client, path_of(github, key="guess"), peer="198.51.100.11").status_code == 401
+    assert post(client, path_of(github), peer="198.51.100.11").status_code == 429
+    redis_client.config_resetstat()
+    for _ in range(5):         # a fixed window's count only grows: exhausted it stays until the window ends
+        r = post(client, path_of(github), peer="198.51.100.11")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    asked = redis_client.info("commandstats")
+    assert "cmdstat_get" not in asked and "cmdstat_ttl" not in asked, asked
+
+
 def test_bad_signatures_count_as_failed_authentications(client, github):
     for _ in range(3):
         r = post(client, path_of(github), secret="not it", peer="198.51.100.8")

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import time
 from contextlib import closing
 
 import pytest
@@ -190,6 +191,23 @@ def test_failures_are_capped_per_minute(app, client, conn, api):
     for _ in range(6):
         assert post(client, conn, key="wrong").status_code == 401
     assert len(failures(api, conn)) == 3
+
+
+def test_over_the_cap_a_rejection_costs_one_redis_command(app, client, redis_client):
+    app.config["HOOKHUB_FAILURES_PER_MINUTE"] = 1
+    unknown = "/hooks/generic/con_00000000000000000000000000"
+    for _ in range(2):                                    # over the cap now (the minute's count is shared)
+        assert client.post(unknown, json={}).status_code == 404
+    for _ in range(2):                                    # again, should the minute have turned meanwhile
+        minute = int(time.time() // 60)
+        redis_client.config_resetstat()
+        for _ in range(3):
+            assert client.post(unknown, json={}).status_code == 404
+        if int(time.time() // 60) == minute:
+            break
+    asked = redis_client.info("commandstats")
+    assert asked["cmdstat_incrby"]["calls"] == 3, asked  # the dropped count; the minute's is known over
+    assert "cmdstat_expire" not in asked and "cmdstat_exec" not in asked, asked
 
 
 def test_accepted_event_waits_in_the_outbox_for_the_pump(app, client, conn, redis_client):

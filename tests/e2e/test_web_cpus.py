@@ -36,8 +36,9 @@ def start_web(tmp_path):
         log.close()
 
 
-def bound(master: subprocess.Popen, count: int = 2) -> dict[int, set[int]]:
-    """The CPUs each of the master's ``count`` web processes may run on, once it has them all."""
+def bound(master: subprocess.Popen, *, pinned: bool, count: int = 2) -> dict[int, set[int]]:
+    """The CPUs each of the master's ``count`` web processes may run on, once it has them all (and,
+    when ``pinned``, each has bound itself: a process exists a moment before its post_fork runs)."""
     def processes() -> dict[int, set[int]] | None:
         assert master.poll() is None, "gunicorn exited"
         found = {}
@@ -46,14 +47,16 @@ def bound(master: subprocess.Popen, count: int = 2) -> dict[int, set[int]]:
                 found[pid] = os.sched_getaffinity(pid)
             except OSError:          # gone meanwhile
                 continue
-        return found if len(found) == count else None
+        if len(found) != count or (pinned and any(len(cpus_of) != 1 for cpus_of in found.values())):
+            return None
+        return found
 
-    return wait_until(processes, f"{count} web processes")
+    return wait_until(processes, f"{count} web processes" + (", each bound to one CPU" if pinned else ""))
 
 
 def test_each_web_process_runs_on_a_cpu_of_its_own_and_a_restarted_one_takes_the_freed_cpu(start_web):
     master = start_web()
-    first = bound(master)
+    first = bound(master, pinned=True)
     assert sorted(map(sorted, first.values())) == [[cpu] for cpu in cpus.usable()[:2]]
 
     killed, kept = first
@@ -61,7 +64,7 @@ def test_each_web_process_runs_on_a_cpu_of_its_own_and_a_restarted_one_takes_the
     wait_until(lambda: not alive(killed), "the killed web process to be gone")
 
     def replaced() -> dict[int, set[int]] | None:
-        found = bound(master)
+        found = bound(master, pinned=True)
         return found if killed not in found else None
 
     after = wait_until(replaced, "gunicorn to start a web process in place of the killed one")
@@ -72,4 +75,4 @@ def test_each_web_process_runs_on_a_cpu_of_its_own_and_a_restarted_one_takes_the
 
 def test_with_pinning_off_web_processes_run_on_every_cpu(start_web):
     master = start_web(HOOKHUB_WEB_PIN_CPUS="false")
-    assert list(bound(master).values()) == [set(cpus.usable())] * 2
+    assert list(bound(master, pinned=False).values()) == [set(cpus.usable())] * 2

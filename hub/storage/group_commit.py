@@ -12,11 +12,13 @@ no transaction is running leads — it opens the transaction (on the process's c
 them, :class:`~hub.storage.fastsql.FastWriter`; on SQLite after the write gate), then takes
 the waiting work, up to ``max_rows`` pieces, runs it in arrival order, commits, and hands each
 caller its result. Callers that arrive meanwhile wait; when the leader is done, the oldest of them
-leads the next batch. So a lone request commits at once, as it always did, and under load the
-batches grow by themselves with the work that arrived while the previous one ran. The bound on
-how long a piece of work waits: the batch running when it arrived, then its own, each at most
-``max_rows`` pieces, and before each batch at most ``gather`` seconds for work that other threads
-announced (:meth:`GroupCommit.expecting`) and have not handed over yet.
+leads the next batch. Under load the batches grow by themselves with the work that arrived while
+the previous one ran; and before each batch the leader waits, at most ``gather`` seconds, while
+other threads' announced work (:meth:`GroupCommit.expecting`) is on its way or fewer than ``fill``
+pieces are waiting — a commit costs the database about as much for one row as for several, and
+the threads of the requests that will bring the next rows run meanwhile. The bound on how long a
+piece of work waits: the batch running when it arrived, then its own, each at most ``max_rows``
+pieces, and before each batch at most ``gather`` seconds.
 
 A caller need not wait at all (:meth:`GroupCommit.submit`): it hands its work over with a function
 to call with the outcome, and its thread is free. Such work has no thread to lead a batch for it:
@@ -115,11 +117,12 @@ class GroupCommit:
 
     patience = 60.0     # seconds a caller waits for a batch to take its work (the database hangs)
 
-    def __init__(self, writer: FastWriter, *, max_rows: int = 64, gather: float = 0.0,
+    def __init__(self, writer: FastWriter, *, max_rows: int = 64, gather: float = 0.0, fill: int = 1,
                  bulk: Callable[[Any, list[Any]], list[Any]] | None = None) -> None:
         self.writer = writer
         self.max_rows = max(1, int(max_rows))
-        self.gather = max(0.0, float(gather))   # seconds a leader waits for work announced by expecting()
+        self.gather = max(0.0, float(gather))   # seconds a leader waits for more work before a batch
+        self.fill = min(self.max_rows, max(1, int(fill)))   # pieces a leader waits for (within gather)
         self.bulk = bulk
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -154,7 +157,7 @@ class GroupCommit:
     def _arrive(self) -> None:
         """(holding the lock) One announced piece of work is here, or will not come."""
         self._coming -= 1
-        if self._gathering and (self._coming <= 0 or len(self._queue) >= self.max_rows):
+        if self._gathering and self._enough():
             self._arrived.notify_all()
 
     def _enqueue(self, slot: _Slot[Any]) -> None:
@@ -162,19 +165,27 @@ class GroupCommit:
         self._queue.append(slot)
         if getattr(self._mine, "expected", False):
             self._mine.expected = False
-            self._arrive()
+            self._coming -= 1
+        if self._gathering and self._enough():
+            self._arrived.notify_all()
+
+    def _enough(self) -> bool:
+        """(holding the lock) Whether a leader has waited for work long enough: the batch is full, or
+        no announced work is on its way and at least ``fill`` pieces are waiting."""
+        waiting = len(self._queue)
+        return waiting >= self.max_rows or (self._coming <= 0 and waiting >= self.fill)
 
     def _gather(self) -> None:
-        """Before a batch: wait, up to :attr:`gather` seconds, for announced work on its way."""
+        """Before a batch: wait, up to :attr:`gather` seconds, until :meth:`_enough`."""
         if not self.gather:
             return
         with self._lock:
-            if self._coming <= 0 or len(self._queue) >= self.max_rows:
+            if self._enough():
                 return
             deadline = time.monotonic() + self.gather
             self._gathering = True
             try:
-                while self._coming > 0 and len(self._queue) < self.max_rows:
+                while not self._enough():
                     left = deadline - time.monotonic()
                     if left <= 0 or not self._arrived.wait(left):
                         break

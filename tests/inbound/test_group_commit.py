@@ -290,7 +290,7 @@ def test_answers_given_later_and_waiting_threads_share_batches_and_pass_the_lead
 def test_a_commit_waits_for_the_rows_of_requests_in_progress_up_to_its_bound(app):
     """A request announces its row as it comes in (GroupCommit.expecting): a leader about to commit
     waits for it, and the two share one batch; a request that ends without a row frees the leader."""
-    group = GroupCommit(get_database(app).fast, gather=60.0)
+    group = GroupCommit(get_database(app).fast, gather=60.0)          # fill 1: only announced work is awaited
     announced, parsed = threading.Event(), threading.Event()
     results: list[str] = []
 
@@ -317,3 +317,27 @@ def test_a_commit_waits_for_the_rows_of_requests_in_progress_up_to_its_bound(app
         assert not leader.is_alive() and not group.gathering
         assert group.batches - before == 1
     assert sorted(results) == ["in progress", "leader", "leader"]
+
+
+def test_a_commit_waits_for_its_fill_of_rows_up_to_its_bound(app):
+    """Before a batch the leader waits, within its bound, until ``fill`` pieces of work are waiting —
+    from threads that announced nothing — and then runs them as one batch; with fewer it commits
+    what it has once the bound has passed."""
+    group = GroupCommit(get_database(app).fast, gather=60.0, fill=3)
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(group.run(lambda cursor, n=n: f"row {n}")))
+               for n in range(3)]
+    threads[0].start()
+    wait_until(lambda: group.gathering, "the leader to wait for its fill")
+    threads[1].start()
+    wait_until(lambda: group.waiting() == 2, "a second row to queue")
+    assert group.gathering and group.batches == 0       # two of three: still waiting
+    threads[2].start()
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
+    assert group.batches == 1 and sorted(results) == ["row 0", "row 1", "row 2"]
+
+    short = GroupCommit(get_database(app).fast, gather=0.05, fill=3)
+    assert short.run(lambda cursor: "alone") == "alone"   # the bound passed: committed without its fill
+    assert short.batches == 1

@@ -60,7 +60,7 @@ class Config:
     HOOKHUB_WEB_PIN_CPUS: bool = True                # each web process bound to one CPU (hub.web.cpus)
     HOOKHUB_DATABASE_CONNECTIONS: int = 40           # most PostgreSQL connections each process opens
     HOOKHUB_GROUP_COMMIT_ROWS: int = 64              # most events one inbound commit holds (1: a commit each)
-    HOOKHUB_GROUP_COMMIT_WAIT_MS: float = 2.0        # most a commit waits for the rows of requests in progress
+    HOOKHUB_GROUP_COMMIT_WAIT_MS: float = 2.0        # most a commit waits for more rows (in progress, or to 4)
     HOOKHUB_LOG_LEVEL: str = "INFO"
     HOOKHUB_LOG_FORMAT: str = "text"                 # or "json": one object per line, with request and job ids
     HOOKHUB_METRICS_TOKEN: str | None = None         # set: /metrics takes Authorization: Bearer <this>

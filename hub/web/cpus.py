@@ -33,7 +33,7 @@ def pick(cpus: list[int], taken: Iterable[int | None]) -> int | None:
     if len(cpus) < 2:
         return None
     held = Counter(cpu for cpu in taken if cpu is not None)
-    return min(cpus, key=lambda cpu: (held[cpu], cpus.index(cpu)))
+    return min(cpus, key=lambda cpu: held[cpu])     # min() keeps the first of equals
 
 
 def bind(cpu: int) -> str | None:

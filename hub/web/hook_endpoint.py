@@ -17,6 +17,7 @@ import contextvars
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,11 +76,10 @@ class HookEndpoint:
              connection_id: str) -> Iterable[bytes]:
         later = AnswerLater() if environ.get(OFFER) else None
         try:
-            if environ.get("REQUEST_METHOD") == "POST":
-                # This request's row is probably coming: a commit about to start waits briefly for it.
-                with self.gateway.events.commits.expecting():
-                    answer = self.respond(Request(environ), provider, connection_id, later, start_response)
-            else:               # a handshake (GET, HEAD) stores nothing
+            # A POST's row is probably coming: a commit about to start waits briefly for it (a
+            # handshake, GET or HEAD, stores nothing).
+            with (self.gateway.events.commits.expecting() if environ.get("REQUEST_METHOD") == "POST"
+                  else nullcontext()):
                 answer = self.respond(Request(environ), provider, connection_id, later, start_response)
         except Exception as exc:  # noqa: BLE001 - as in Flask: the last-resort handler logs it and answers 500
             answer = self._unexpected(exc)

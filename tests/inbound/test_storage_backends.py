@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -126,11 +127,30 @@ def test_a_provider_field_with_nul_or_a_lone_surrogate_is_made_storable():
 
 
 def test_named_placeholders_become_positional_only_when_each_name_is_used_once():
-    """PostgreSQL's statements are run with a list of values (cheaper for psycopg than a dict): each
-    ``%(name)s`` becomes ``%s`` in order, an escaped ``%%`` stays, a name used twice keeps them named."""
+    """For a driver that takes ``%s`` (psycopg2), each ``%(name)s`` becomes ``%s`` in order, an escaped
+    ``%%`` stays, a name used twice keeps them named."""
     from hub.storage.fastsql import _positional
 
     assert _positional("INSERT INTO t (a, b) VALUES (%(a_0)s::VARCHAR, %(b_0)s) -- 100%%") == (
         "INSERT INTO t (a, b) VALUES (%s::VARCHAR, %s) -- 100%%", ["a_0", "b_0"])
     assert _positional("SELECT %%(x)s, %(a)s") == ("SELECT %%(x)s, %s", ["a"])
     assert _positional("SELECT %(a)s WHERE b = %(a)s") == ("SELECT %(a)s WHERE b = %(a)s", None)
+
+
+def test_on_psycopg_statements_use_postgresqls_own_numbered_placeholders():
+    """psycopg 3 runs them on a RawCursor, which does not parse the text (its default cursor split the
+    batch INSERT with a regular expression at every execution): ``%(name)s`` becomes ``$n``, a name
+    used twice keeps its number, an escaped ``%%`` becomes ``%``."""
+    from hub.storage.fastsql import FastStatement, FastWriter, _numbered
+
+    assert _numbered("INSERT INTO t (a, b) VALUES (%(a_0)s::VARCHAR, %(b_0)s) -- 100%%") == (
+        "INSERT INTO t (a, b) VALUES ($1::VARCHAR, $2) -- 100%", ["a_0", "b_0"])
+    assert _numbered("SELECT %%(x)s, %(a)s WHERE b = %(a)s AND c = %(c)s") == (
+        "SELECT %(x)s, $1 WHERE b = $1 AND c = $2", ["a", "c"])
+
+    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")    # never connects
+    twice = (Event.dedupe_key == sa.bindparam("k")) | (Event.event_id == sa.bindparam("c"))
+    statement = FastStatement(engine, sa.select(Event.id).where(Event.connection_id == sa.bindparam("c"), twice))
+    assert "%" not in statement.sql and statement.sql.count("$1") == 2 and "$2" in statement.sql
+    assert statement.order == ["c", "k"]
+    assert FastWriter(engine)._cursor is psycopg.RawCursor

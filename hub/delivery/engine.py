@@ -67,10 +67,11 @@ def deliver_many(delivery_ids: list[str]) -> str:
     outcomes: Counter[str] = Counter({"skipped (superseded by a newer job)": superseded} if superseded else {})
     after: AfterCommit = []
     views = view_cache(app, session)      # secrets decrypted once per connection and batch
+    cooldowns: dict[str, int] = {}        # read once per connection and batch (pacing.acquire)
     sends: list[Send] = []
     for delivery in deliveries:
         prepared = _prepare(app, session, delivery, conns.get(delivery.connection_id),
-                            events.get(delivery.event_id or ""), views, after)
+                            events.get(delivery.event_id or ""), views, after, cooldowns)
         if isinstance(prepared, Send):
             sends.append(prepared)
         else:
@@ -84,7 +85,7 @@ def deliver_many(delivery_ids: list[str]) -> str:
 
 
 def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection | None, event: Event | None,
-             views: ViewCache, after: AfterCommit) -> Send | str:
+             views: ViewCache, after: AfterCommit, cooldowns: dict[str, int]) -> Send | str:
     """Everything before the send; returns the Send, or what happened instead (in ``session``)."""
     if delivery.status not in ACTIVE_DELIVERY:
         return f"skipped ({delivery.status})"
@@ -103,7 +104,7 @@ def _prepare(app: Flask, session: Session, delivery: Delivery, conn: Connection 
         reschedule(delivery, early, after, app, "early")
         return "rescheduled"
     channel = host.channels.get(conn.channel)
-    paced = pacing.acquire(app, conn, channel, holder=delivery.id)
+    paced = pacing.acquire(app, conn, channel, holder=delivery.id, cooldowns=cooldowns)
     if paced.wait:
         reschedule(delivery, paced.wait, after, app, "paced")
         return "paced"

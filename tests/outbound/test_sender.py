@@ -3,6 +3,7 @@ failure, mTLS, size and time bounds, and many threads at once."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 import ssl
@@ -153,6 +154,22 @@ def test_cookies_are_neither_kept_nor_sent(receiver, sender):
     sender.send(HttpRequest("GET", receiver.url + "/set"), timeout=3)
     sender.send(HttpRequest("GET", receiver.url + "/again"), timeout=3)
     assert receiver.requests[1].headers.get("Cookie") is None
+
+
+def test_the_request_as_sent_default_headers_under_its_own_and_url_credentials_as_basic_auth(receiver, sender):
+    """What requests' session did for each send, the sender does without one: its default headers
+    give way to the request's own whatever their case, the body's length is declared, and the
+    credentials of a URL become basic authentication (never sent in the request line)."""
+    with_credentials = receiver.url.replace("http://", "http://ann:s3cret@")
+    sender.send(HttpRequest("POST", with_credentials + "/a?x=1", headers={"user-agent": "mine/1"}, body=b"hello"),
+                timeout=3)
+    sender.send(HttpRequest("GET", receiver.url + "/b"), timeout=3)
+    first, second = receiver.requests
+    assert (first.method, first.path, first.body) == ("POST", "/a", b"hello")
+    assert first.headers["User-Agent"] == "mine/1" and first.headers["Content-Length"] == "5"
+    assert first.headers["Authorization"] == "Basic " + base64.b64encode(b"ann:s3cret").decode()
+    assert second.headers["User-Agent"].startswith("Hookhub/") and second.headers["Accept-Encoding"] == "gzip, deflate"
+    assert "Authorization" not in second.headers and "Content-Length" not in second.headers
 
 
 def test_a_body_over_max_body_is_cut_and_the_sender_stays_usable(receiver, sender):

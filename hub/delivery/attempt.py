@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -106,10 +108,14 @@ def _send_and_interpret(app: Flask, channel: Channel, request: HttpRequest, view
 
 
 def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, attempt: Attempt,
-           dview: DeliveryView | None, after: AfterCommit) -> str:
+           dview: DeliveryView | None, after: AfterCommit, rows: list[dict[str, Any]] | None = None) -> str:
     """Write ``attempt`` and its consequences into ``session`` (the caller commits, then runs
     ``after``); returns the delivery's new status. The attempt row's outcome is its fate: a
-    retryable failure that exhausts the retry schedule is recorded as ``dead``, not ``retry``."""
+    retryable failure that exhausts the retry schedule is recorded as ``dead``, not ``retry``.
+
+    With ``rows``, the attempt's row is appended there for the caller to insert with others in one
+    statement before its commit (:func:`insert_attempts`) — unless a lifecycle report of this
+    delivery, which lists its attempts, is to be written now: then it is added to ``session``."""
     result = attempt.result
     now = utcnow()
     response = attempt.response
@@ -120,31 +126,33 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
             result, outcome = unreadable, unreadable.outcome
     retryable = result.outcome == "retry"
     retry = retryable and _attempts_in_cycle(delivery) <= len(_schedule(app, conn))
-    session.add(DeliveryAttempt(
+    reported = _reported(result, retry, retryable)
+    row = dict(
         delivery_id=delivery.id, number=delivery.attempt_count, at=now,
         outcome="dead" if retryable and not retry else outcome,
         status_code=response.status if response else None, duration_ms=attempt.duration_ms,
         response_excerpt=response.body[:EXCERPT_BYTES].decode("utf-8", "replace") if response else None,
         error=attempt.error or (None if result.ok else result.detail),
-        request_headers_sha256=attempt.request_headers_sha256, request_body_sha256=attempt.request_body_sha256))
+        request_headers_sha256=attempt.request_headers_sha256, request_body_sha256=attempt.request_body_sha256)
+    if rows is not None and not lifecycle.reports(session, delivery, reported):
+        rows.append(row)
+    else:
+        session.add(DeliveryAttempt(**row))
     delivery.last_error = None if result.ok else result.detail
     delivery.next_attempt_at = None
     if result.ok:
         delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
         health.record_success(session, conn)
-        reported = "delivery.succeeded"
     elif retry:
         delay = retry_delay(app, conn, _attempts_in_cycle(delivery), result)
         reschedule(delivery, delay, after, app)
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
-        reported = "delivery.failed"
     else:
         delivery.status = DeliveryStatus.DEAD if retryable else DeliveryStatus.FAILED
         if attempt.endpoint:
             health.record_failure(app, session, conn, result.detail)
-        reported = "delivery.dead" if retryable else "delivery.refused"
     lifecycle.delivery_changed(session, delivery, reported)
     if approved is not None:
         reschedule(approved, 0, after, app)          # the held delivery goes out now
@@ -163,6 +171,24 @@ def record(app: Flask, session: Session, delivery: Delivery, conn: Connection, a
     if not result.ok:
         after.append(_logged(delivery, conn, fate, result.detail))
     return delivery.status
+
+
+def _reported(result: SendResult, retry: bool, retryable: bool) -> str:
+    """The lifecycle event type :func:`record` reports for an attempt with this outcome."""
+    if result.ok:
+        return "delivery.succeeded"
+    if retry:
+        return "delivery.failed"
+    return "delivery.dead" if retryable else "delivery.refused"
+
+
+def insert_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the attempt rows :func:`record` collected, in one statement (in ``session``'s
+    transaction, before its commit): the ORM built each attempt's INSERT object by object, the
+    largest single part of a worker's time recording outcomes."""
+    if rows:
+        session.execute(sa.insert(DeliveryAttempt), rows)
+        rows.clear()
 
 
 def _logged(delivery: Delivery, conn: Connection, fate: str, detail: str | None) -> Callable[[], None]:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -20,7 +21,15 @@ from hub.core.errors import HookhubError
 from hub.core.statuses import ACTIVE_DELIVERY, DeliveryStatus
 from hub.core.times import utcnow
 from hub.delivery import pacing
-from hub.delivery.attempt import AfterCommit, Attempt, build_request, record, reschedule, send_and_interpret
+from hub.delivery.attempt import (
+    AfterCommit,
+    Attempt,
+    build_request,
+    insert_attempts,
+    record,
+    reschedule,
+    send_and_interpret,
+)
 from hub.delivery.render import RenderError, render_body
 from hub.plugin import Channel, ConnectionView, DeliveryView, EventView, HttpRequest, OutboundMessage, SendResult, Veto
 from hub.runtime.plugin_host import get_host
@@ -167,10 +176,12 @@ def _send_all(app: Flask, session: Session, sends: list[Send]) -> Counter[str]:
         if not done:
             continue
         after: AfterCommit = []
+        rows: list[dict[str, Any]] = []           # the group's attempts, inserted in one statement
         for future in done:
             send = futures[future]
-            outcomes[record(app, session, send.delivery, send.conn, future.result(), send.dview, after)] += 1
+            outcomes[record(app, session, send.delivery, send.conn, future.result(), send.dview, after, rows)] += 1
             after.append(lambda slot=send.slot: pacing.release(app, slot))
+        insert_attempts(session, rows)
         _commit(session, after)
     return outcomes
 

@@ -74,12 +74,17 @@ def connection_changed(session: Session, conn: Connection, action: str, **extra:
 def delivery_changed(session: Session, delivery: Delivery, event_type: str) -> None:
     """Report a delivery's ``event_type`` (``delivery.succeeded``…) — not for deliveries made from
     lifecycle events (no loops), nor for the requests the hub sends to external approvers."""
-    if delivery.purpose != "message" or not subscribed(session, delivery.workspace_id, event_type):
+    if not reports(session, delivery, event_type):
         return
     session.flush()
     session.expire(delivery, ["attempts"])                # the attempt just recorded is among them
     emit(session, delivery.workspace_id, event_type, delivery_item(delivery),
          text=f"{event_type}: {delivery.id}" + (f" ({delivery.last_error})" if delivery.last_error else ""))
+
+
+def reports(session: Session, delivery: Delivery, event_type: str) -> bool:
+    """Whether :func:`delivery_changed` writes a report of ``event_type`` for ``delivery``."""
+    return delivery.purpose == "message" and subscribed(session, delivery.workspace_id, event_type)
 
 
 def approval_changed(session: Session, approval: Approval, event_type: str) -> None:

@@ -114,7 +114,6 @@ class Sender:
             raise plain_error(exc, host, timeout) from exc
         return response.status_code, Headers(list(response.raw.headers.iteritems())), content
 
-
     def _prepared(self, method: str, url: str, headers: dict[str, str], body: bytes) -> requests.PreparedRequest:
         """The request as ``requests.Session`` prepares it with this sender's settings: its default
         headers under the request's own (a header of the request wins whatever its case; one set to

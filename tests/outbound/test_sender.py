@@ -159,13 +159,13 @@ def test_cookies_are_neither_kept_nor_sent(receiver, sender):
 def test_the_request_as_sent_default_headers_under_its_own_and_url_credentials_as_basic_auth(receiver, sender):
     """What requests' session did for each send, the sender does without one: its default headers
     give way to the request's own whatever their case, the body's length is declared, and the
-    credentials of a URL become basic authentication (never sent in the request line)."""
+    credentials of a URL become basic authentication."""
     with_credentials = receiver.url.replace("http://", "http://ann:s3cret@")
     sender.send(HttpRequest("POST", with_credentials + "/a?x=1", headers={"user-agent": "mine/1"}, body=b"hello"),
                 timeout=3)
     sender.send(HttpRequest("GET", receiver.url + "/b"), timeout=3)
     first, second = receiver.requests
-    assert (first.method, first.path, first.body) == ("POST", "/a", b"hello")
+    assert (first.method, first.path, first.query, first.body) == ("POST", "/a", {"x": ["1"]}, b"hello")
     assert first.headers["User-Agent"] == "mine/1" and first.headers["Content-Length"] == "5"
     assert first.headers["Authorization"] == "Basic " + base64.b64encode(b"ann:s3cret").decode()
     assert second.headers["User-Agent"].startswith("Hookhub/") and second.headers["Accept-Encoding"] == "gzip, deflate"

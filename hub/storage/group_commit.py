@@ -239,6 +239,11 @@ class GroupCommit:
         with self._lock:
             return len(self._queue)
 
+    def announced(self) -> int:
+        """How many pieces of work announced by :meth:`expecting` are still on their way."""
+        with self._lock:
+            return self._coming
+
     def _wait(self, slot: _Slot[Any]) -> None:
         if slot.wake.acquire(timeout=self.patience):
             return

@@ -24,6 +24,7 @@ import stripe
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 
+from hub.runtime.plugin_host import get_host
 from hub.storage.db import get_database
 from hub.storage.models import AuditRecord, Event
 from hub.web import hook_endpoint
@@ -782,6 +783,26 @@ def test_meta_get_handshake_echoes_the_challenge_as_plain_text(app, client, api)
     assert r.data == b"1158201444"
     assert r.mimetype == "text/plain"
     assert events_of(app, conn) == 0
+
+
+def test_a_handshake_announces_no_row_to_the_group_commit_and_a_post_does(app, client, api, monkeypatch):
+    """A POST announces the row it will probably hand over, so that a leader about to commit waits
+    for it (GroupCommit.expecting); a GET handshake stores nothing, and no leader waits for it."""
+    conn = META.connect(api)
+    commits = app.extensions["hookhub.gateway"].events.commits
+    provider = get_host(app).providers.get("meta")
+    seen: list[tuple[str, int]] = []
+    for name in ("handshake", "verify"):
+        def observed(request, view, original=getattr(provider, name)):
+            seen.append((request.method, commits.announced()))
+            return original(request, view)
+        monkeypatch.setattr(provider, name, observed)
+    assert _handshake(client, conn, "my-verify-token").status_code == 200
+    body = META.make_body("HBgLMTY1MDUA")
+    headers, url = META.sign(conn, body)
+    accepted(send(client, url, body, headers))
+    assert seen == [("GET", 0), ("POST", 1)]
+    assert commits.announced() == 0                      # each announcement ends with its request
 
 
 @pytest.mark.parametrize("token, mode", [("wrong-token", "subscribe"), ("my-verify-token", "unsubscribe")])

@@ -239,7 +239,10 @@ class Hub:
             return s.scalar(sa.select(sa.func.max(Delivery.id))) or ""
 
     def close(self) -> None:
+        """Stop the worker, the in-process app (whose connection cache's listener would otherwise
+        report losing Redis), then redis-server."""
         self.stop_worker()
+        self.app.close()
         self.redis.terminate()
         self.redis.wait(10)
 

@@ -143,7 +143,7 @@ class ConnectionCache:
                     elif message["type"] == "message":
                         self.invalidate()
             except Exception as exc:  # Redis gone: bypass the cache until subscribed again
-                if self._subscribed.is_set():
+                if self._subscribed.is_set() and not self._closed.is_set():   # not a cache being closed
                     log.warning("connection cache listener lost Redis (%s); reading the database", exc)
             finally:
                 self._subscribed.clear()

@@ -92,9 +92,12 @@ def test_no_acknowledged_event_is_lost_when_the_worker_dies_and_redis_stops(tmp_
         senders = [threading.Thread(target=stream, args=(k,)) for k in range(3)]   # concurrent: batches form
         for sender in senders:
             sender.start()
-        wait_until(lambda: len(answers) >= 100, "the stream to be under way")
+        # The kill must strand a send: it waits for one in flight at the receiver (0.3 s each), not
+        # only for the stream — killed before its first deliver job, the worker left nothing stranded.
+        wait_until(lambda: len(answers) >= 100 and receiver.in_flight > 0, "the stream to be under way and a "
+                   "send in flight", every=0.01)
         before = alive_workers(redis_server)
-        os.kill(worker.pid, signal.SIGKILL)             # the worker dies mid-stream
+        os.kill(worker.pid, signal.SIGKILL)             # the worker dies mid-stream, mid-send
         worker.wait()
         worker = start_worker()
         wait_until(lambda: alive_workers(redis_server) - before, "the new worker to heartbeat")

@@ -114,7 +114,9 @@ def test_a_sentinel_failover_during_a_stream_of_deliveries_loses_nothing(tmp_pat
         wait_for(lambda: new_master.smembers("rq:workers"), "the worker to register on the new master")
         wait_for(lambda: new_master.pubsub_numsub(CHANNEL)[0][1] >= 2,
                  "both web processes' connection caches to listen on the new master")
-        assert int(new_master.get(inbound_limit) or 0) >= counted_at_failover + 100, \
+        # The 100 answers after the failover were each counted on the new master — but the one request
+        # in flight while the answers and the count were read may be in both (one sender, one at a time).
+        assert int(new_master.get(inbound_limit) or 0) >= counted_at_failover + 99, \
             "the inbound rate limit counts on the new master"
         log_text = (tmp_path / "processes.log").read_text()
         assert " ERROR " not in log_text and "Traceback" not in log_text, \

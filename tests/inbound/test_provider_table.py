@@ -7,8 +7,10 @@ failure record."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import uuid
@@ -29,6 +31,7 @@ from hub.storage.db import get_database
 from hub.storage.models import AuditRecord, Event
 from hub.web import hook_endpoint
 from tests.providers.helpers import b64_hmac, hex_hmac
+from tests.waiting import wait_until
 
 PUBLIC = "http://hub.test"           # HOOKHUB_PUBLIC_URL in the test settings
 JSON = "application/json"
@@ -119,19 +122,24 @@ def events_of(app, conn: Conn) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(Event).where(Event.connection_id == conn.id))
 
 
-def after_change(attempt: Callable[[int], Any], status: int, timeout: float = 3.0):
-    """The first answer with ``status`` to fresh requests ``attempt(0)``, ``attempt(1)``, … (or the last
-    one after ``timeout``). A change made through the admin API reaches the inbound path's cache
-    through Redis: these table tests allow for that hop; the strict property ("refused as soon as the
-    admin API has answered") is test_admin_changes_apply_to_the_very_next_request."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    while True:
-        response = attempt(n)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        n += 1
-        time.sleep(0.02)
+def after_change(attempt: Callable[[int], Any], status: int, timeout: float = 3.0,
+                 until: Callable[[Any], bool] | None = None):
+    """The first answer with ``status`` (and, with ``until``, for which ``until(answer)`` holds) to
+    fresh requests ``attempt(0)``, ``attempt(1)``, … (or the last one after ``timeout``). A change made
+    through the admin API reaches the inbound path's cache through Redis: these table tests allow for
+    that hop; the strict property ("refused as soon as the admin API has answered") is
+    test_admin_changes_apply_to_the_very_next_request. Also how a test waits for a grace period or a
+    dedupe window to end: by asking until the answer changes."""
+    tries = itertools.count()
+    last: list[Any] = []
+
+    def answered() -> bool:
+        last[:] = [attempt(next(tries))]
+        return last[0].status_code == status and (until is None or until(last[0]))
+
+    with contextlib.suppress(AssertionError):         # the last answer is returned, and asserted by the caller
+        wait_until(answered, f"an answer {status}", timeout=timeout, every=0.02)
+    return last[0]
 
 
 @pytest.fixture
@@ -592,8 +600,8 @@ def test_rotated_secret_overlaps_for_the_grace_period_then_only_the_new_one_veri
     stranger = "whsec_" + base64.b64encode(b"a stranger's key, 32 bytes long.").decode() \
         if scheme is STANDARD else "stranger-secret"
     assert post(stranger, "r3").status_code == 401
-    time.sleep(1.5)
-    assert_refused(api, conn, post(old, "r4"), 401, "signature_invalid")
+    # the grace second ends: the old secret is refused from then on
+    assert_refused(api, conn, after_change(lambda n: post(old, f"r4-{n}"), 401, timeout=10), 401, "signature_invalid")
     accepted(post(new, "r5"))
 
     r = api.post(f"/connections/{conn.id}/rotate-secret", json={"secret": newest, "grace_seconds": 0})
@@ -1148,10 +1156,14 @@ def test_rotation_grace_from_the_connection_settings_is_the_default_overlap(clie
     body = SLACK.make_body("g1")
     headers, url = SLACK.sign(conn, body)                 # the old secret, inside the overlap
     accepted(send(client, url, body, headers))
-    time.sleep(1.5)
-    body = SLACK.make_body("g2")
-    headers, url = SLACK.sign(conn, body)
-    assert_refused(api, conn, send(client, url, body, headers), 401, "signature_invalid")
+
+    def with_the_old_secret(n: int):
+        body = SLACK.make_body(f"g2-{n}")
+        headers, url = SLACK.sign(conn, body)
+        return send(client, url, body, headers)
+
+    # the overlap ends: the old secret is refused from then on
+    assert_refused(api, conn, after_change(with_the_old_secret, 401, timeout=10), 401, "signature_invalid")
 
 
 def test_rotation_grace_zero_in_the_connection_settings_means_no_overlap(client, api):
@@ -1188,6 +1200,7 @@ def test_dedupe_window_from_the_connection_settings_is_honoured(app, client, api
     first = accepted(send(client, url, body, headers))
     assert send(client, url, body, headers).json == {"status": "duplicate", "id": first,
                                                      "event_id": headers["X-Shopify-Webhook-Id"]}
-    time.sleep(1.2)
-    accepted(send(client, url, body, headers))
+    # once the window has passed, the same delivery is a new event
+    accepted(after_change(lambda n: send(client, url, body, headers), 200, timeout=10,
+                          until=lambda r: r.json["status"] == "accepted"))
     assert events_of(app, conn) == 2

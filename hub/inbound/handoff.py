@@ -34,8 +34,11 @@ def drain(app: Flask) -> int:
     with database.engine.begin() as connection:
         for _ in range(BATCH // ROUTE_BATCH):
             job_id = new_route_job_id()
+            # SKIP LOCKED (PostgreSQL; SQLite has no row locks and ignores it): events another
+            # worker's pump is claiming right now are left to it, not waited for — that pump's
+            # transaction could hold them until its commit, and they would be claimed by it anyway.
             waiting = (sa.select(Event.id).where(Event.status == EventStatus.ACCEPTED, Event.enqueued_at.is_(None))
-                       .order_by(Event.received_at).limit(ROUTE_BATCH))
+                       .order_by(Event.received_at).limit(ROUTE_BATCH).with_for_update(skip_locked=True))
             ids = list(connection.scalars(sa.update(Event).where(Event.id.in_(waiting), Event.enqueued_at.is_(None))
                                           .values(enqueued_at=utcnow(), route_job=job_id).returning(Event.id)))
             if ids:

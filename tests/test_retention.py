@@ -165,3 +165,61 @@ def test_a_100k_row_table_is_purged_in_bounded_transactions(app, connections):
     print(f"\nretention purge on {engine.dialect.name}: {purged} of {purged + 15_000} rows deleted in "
           f"{elapsed:.2f} s, {len(per_transaction)} transactions of at most {max(per_transaction)} rows, "
           f"{passes} passes")
+
+
+def test_a_backlog_bigger_than_a_pass_is_purged_at_the_next_sweeps_not_a_housekeeping_later(app, connections,
+                                                                                             redis_client):
+    """One housekeeping every 10 minutes deleting 20,000 rows per workspace is 33 rows/s: a busy
+    workspace's events would outgrow their retention for good. A pass that leaves a backlog makes
+    the next sweeps go on with it."""
+    from hub.worker.sweeper import LOCK_KEY, RETENTION_BACKLOG_KEY
+
+    con = connections["default"]
+    insert(app, Event, [event("default", con, "routed", days_ago(40)) for _ in range(45_000)])
+    recent = [event("default", con, "routed", days_ago(1)) for _ in range(10)]
+    insert(app, Event, recent)
+
+    def next_sweep() -> dict:
+        redis_client.delete(LOCK_KEY)            # the previous sweep's turn is over
+        return sweep(app)
+
+    # A pass: 40 transactions for the workspace, 3 of them finding its attempts, approvals and
+    # deliveries empty, 37 deleting 500 events each.
+    first = next_sweep()                         # the housekeeping of this 10 minutes: one pass
+    assert first["events_purged"] == 18_500 and first["retention_unfinished"] == 1
+    assert redis_client.exists(RETENTION_BACKLOG_KEY)
+    second = next_sweep()                        # a sweep later, not a housekeeping later
+    assert second["events_purged"] == 18_500 and "dedupe_keys_expired" not in second   # retention alone
+    third = next_sweep()
+    assert third["events_purged"] == 8_000 and third["retention_unfinished"] == 0
+    assert not redis_client.exists(RETENTION_BACKLOG_KEY)
+    assert "events_purged" not in next_sweep()   # no backlog: the next housekeeping, 10 minutes on
+    assert ids(app, Event) == {e["id"] for e in recent}
+
+
+def test_dedupe_keys_are_freed_in_bounded_transactions(app, connections):
+    from hub.worker.housekeeping import expire_dedupe_keys
+
+    con = connections["default"]
+    stale = [event("default", con, "routed", days_ago(2), dedupe_key=new_id("k")) for _ in range(1_050)]
+    fresh = [event("default", con, "routed", NOW, dedupe_key=new_id("k")) for _ in range(5)]
+    insert(app, Event, stale + fresh)
+    engine = get_database(app).engine
+    updated: list[int] = []
+
+    def count_updates(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updated.append(cursor.rowcount)
+
+    sa.event.listen(engine, "after_cursor_execute", count_updates)
+    try:
+        with sa.orm.Session(engine) as session:
+            assert expire_dedupe_keys(session, 86_400, batch_size=200, max_batches=4) == 800   # a pass's most
+            assert expire_dedupe_keys(session, 86_400, batch_size=200, max_batches=4) == 250   # the rest
+            assert expire_dedupe_keys(session, 86_400, batch_size=200, max_batches=4) == 0
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", count_updates)
+    assert max(updated) == 200
+    with get_database(app).session() as s:
+        keyed = set(s.scalars(sa.select(Event.id).where(Event.dedupe_key.is_not(None))))
+    assert keyed == {e["id"] for e in fresh}

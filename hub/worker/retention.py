@@ -9,7 +9,8 @@ audit trail (``audit_records``) is the append-only record and is never purged.
 Each transaction deletes at most ``batch_size`` rows of one table, children first (attempts and
 approvals, then deliveries, then events), so SQLite's single writer is never held for long and no
 cascade hides a bigger delete; each workspace gets at most ``max_batches`` transactions per pass
-and the next pass goes on where this one stopped."""
+and the next pass goes on where this one stopped — at the next sweep, when this one left a
+backlog (:data:`~hub.worker.sweeper.RETENTION_BACKLOG_KEY`)."""
 
 from __future__ import annotations
 

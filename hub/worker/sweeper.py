@@ -20,7 +20,7 @@ from hub.storage import db
 from hub.storage.models import Event
 from hub.storage.redis import get_redis
 from hub.storage.redis_outage import is_routine_fault, redis_outage
-from hub.worker.housekeeping import housekeep
+from hub.worker.housekeeping import catch_up, housekeep
 from hub.worker.liveness import ALIVE_KEY, ALIVE_TTL, job_is_held, mark_alive
 from hub.worker.recovery import requeue_stuck_deliveries
 
@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 LOCK_KEY = "hookhub:sweeper:lock"
 HOUSEKEEPING_KEY = "hookhub:sweeper:housekeeping"
 HOUSEKEEPING_INTERVAL = 600
+#: Set while a retention pass left expired rows behind: each sweep then runs another retention
+#: pass (hub.worker.housekeeping.catch_up) instead of waiting for the next housekeeping. A pass
+#: deletes up to 20,000 rows per workspace: every HOOKHUB_SWEEP_INTERVAL (15 s) instead of every
+#: HOUSEKEEPING_INTERVAL, ~1,300 rows/s per workspace rather than 33.
+RETENTION_BACKLOG_KEY = "hookhub:sweeper:retention-backlog"
 def stuck_events(limit: int = 500, older_than_seconds: float = 10.0) -> list[tuple[str, str | None]]:
     """(id, routing job) of accepted events a hand-off pump claimed a while ago that are still not
     routed (Redis lost the job, or the pump died before enqueueing). Unclaimed events are the pump's."""
@@ -62,6 +67,14 @@ def sweep(app: Flask, *, force: bool = False) -> dict[str, int]:
         if force or client.set(HOUSEKEEPING_KEY, "1", nx=True, ex=HOUSEKEEPING_INTERVAL):
             counts.update(housekeep(app, session))
             session.commit()
+        elif client.exists(RETENTION_BACKLOG_KEY):   # the last pass left expired rows: go on now
+            counts.update(catch_up(session))
+            session.commit()
+        if "retention_unfinished" in counts:
+            if counts["retention_unfinished"]:
+                client.set(RETENTION_BACKLOG_KEY, "1", ex=HOUSEKEEPING_INTERVAL)
+            else:
+                client.delete(RETENTION_BACKLOG_KEY)
     if counts["events_requeued"] or counts.get("deliveries_requeued"):
         log.warning("sweeper re-enqueued %s", counts)
     return counts

@@ -48,7 +48,8 @@ def test_tail_follow_prints_new_events_until_ctrl_c(app, api, client, cli_env):
                 following.set()
 
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    threading.Thread(target=read_stderr, daemon=True).start()
+    stderr_reader = threading.Thread(target=read_stderr, daemon=True)
+    stderr_reader.start()
 
     def next_line() -> str:
         try:
@@ -67,7 +68,7 @@ def test_tail_follow_prints_new_events_until_ctrl_c(app, api, client, cli_env):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
-    time.sleep(0.2)                                      # the reader thread drains the pipe
+    stderr_reader.join(timeout=20)                       # the process is gone: its pipe ends
     assert proc.returncode == 0 and "Traceback" not in "".join(stderr), stderr
 
 

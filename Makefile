@@ -46,8 +46,13 @@ $(STAMPS)/test-apt: Makefile
 	fi
 	@touch $@
 
+# The suite in TEST_PROCESSES processes (pytest-xdist): most of its time is spent waiting for
+# servers and processes, so two halve it even on two cores. The console's browser tests stay
+# together in one (one Chromium); the checks of the whole run read every process's record
+# (tests/whole_suite.py). TEST_PROCESSES=0 runs it in this one process.
+TEST_PROCESSES ?= 2
 test: $(STAMPS)/dev $(STAMPS)/test-apt
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 # ruff for the code, import-linter for the architecture (the contracts are in setup.cfg).
 lint: $(STAMPS)/dev

@@ -19,9 +19,10 @@ from hub.testing import AdminClient, make_app
 from hub.web.app import HubApp
 
 #: tests.hook_calls records the plugin hooks the core calls (read by tests/test_architecture.py);
-#: tests.log_secrets keeps the session's log lines and secrets (read by tests/test_logs.py). The
+#: tests.log_secrets keeps the session's log lines and secrets (read by tests/test_logs.py);
+#: tests.whole_suite runs those two checks over every worker's records under pytest-xdist. The
 #: fixtures plugin authors get (hub.testing: receiver, hookhub_app…) come from `-p hub.testing`.
-pytest_plugins = ["tests.hook_calls", "tests.log_secrets"]
+pytest_plugins = ["tests.hook_calls", "tests.log_secrets", "tests.whole_suite"]
 
 ADMIN_TOKEN = "hkh_test-admin-token"
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

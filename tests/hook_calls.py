@@ -1,6 +1,7 @@
 """A pytest plugin of the suite (``-p tests.hook_calls``): records, through pluggy's hook-call
 monitoring, which ``hub_*`` hooks the core called while the tests ran. The meta-test
-``test_every_hook_is_called_by_a_test`` reads the record at the end of the session."""
+``test_every_hook_is_called_by_a_test`` reads the record at the end of the session (under
+pytest-xdist, the controller reads every worker's: :mod:`tests.whole_suite`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ from collections import Counter
 
 import pytest
 
+from hub.plugin import hookspecs
+
 #: hook name → how many times the core called it in this process.
 CALLED: Counter[str] = Counter()
+#: Every hook of the plugin API.
+HOOKS = sorted(name for name, fn in vars(hookspecs).items()
+               if name.startswith("hub_") and callable(fn) and hasattr(fn, "hookhub_spec"))
+
+
+def uncalled(called: Counter[str]) -> list[str]:
+    """The hooks of the plugin API that ``called`` never saw the core call."""
+    return [name for name in HOOKS if called[name] <= 0]
 
 
 def _record(hook_name: str, _impls: object, _kwargs: object) -> None:

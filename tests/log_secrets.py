@@ -1,7 +1,8 @@
 """A pytest plugin of the suite: keeps every log record of the session (in this process, at INFO
 and above) and every secret value the hub encrypted or a token it issued, so that
 ``test_no_log_line_carries_a_secret`` can check at the end that no log of the run — these records
-and the log files the end-to-end tests' processes wrote — contains one."""
+and the log files the end-to-end tests' processes wrote — contains one (under pytest-xdist, the
+controller checks every worker's: :mod:`tests.whole_suite`)."""
 
 from __future__ import annotations
 
@@ -100,11 +101,19 @@ def code_strings() -> frozenset[str]:
     return frozenset(found)
 
 
-def leaks(text: str) -> list[str]:
-    """What in ``text`` is a secret this session used, or looks like a credential."""
-    found = [f"a secret of {len(s)} characters ({s[:3]}…)" for s in SECRETS
+def leaks(text: str, secrets: set[str] = SECRETS) -> list[str]:
+    """What in ``text`` is one of ``secrets`` (by default, those this session used), or looks like
+    a credential."""
+    found = [f"a secret of {len(s)} characters ({s[:3]}…)" for s in secrets
              if s in text and s not in code_strings()]
     found += [f"{m.group(0)[:12]}…" for pattern in PATTERNS for m in pattern.finditer(text)]
+    return found
+
+
+def findings(lines: list[str], files: list[Path], secrets: set[str] = SECRETS) -> dict[str, list[str]]:
+    """What in ``lines`` (log records) and ``files`` (log files) :func:`leaks`, by where it is."""
+    found = {f"log line {n}": leaked for n, line in enumerate(lines) if (leaked := leaks(line, secrets))}
+    found |= {str(path): leaked for path in files if (leaked := leaks(read(path), secrets))}
     return found
 
 
@@ -117,4 +126,4 @@ def read(path: Path) -> str:
     return path.read_bytes().decode("utf-8", "replace")
 
 
-__all__ = ["LINES", "SECRETS", "leaks", "log_files", "read"]
+__all__ = ["LINES", "SECRETS", "findings", "leaks", "log_files", "read"]

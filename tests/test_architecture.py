@@ -17,12 +17,11 @@ from importlinter.application.app_config import settings
 
 import hub.plugin as plugin_api
 from hub.plugin import hookspecs
-from tests.hook_calls import CALLED
+from tests.hook_calls import CALLED, HOOKS, uncalled
+from tests.whole_suite import covers_every_test_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "setup.cfg")
-HOOKS = sorted(name for name, fn in vars(hookspecs).items()
-               if name.startswith("hub_") and callable(fn) and hasattr(fn, "hookhub_spec"))
 
 
 # --------------------------------------------------------------------------- import contracts
@@ -154,8 +153,6 @@ def test_every_public_name_of_the_plugin_api_has_a_docstring():
 def test_every_hook_is_called_by_a_test(request, name):
     """Datasette's meta-test, by observation: pluggy's hook-call monitoring (tests/hook_calls.py)
     saw the core call the hook while the other tests of this session ran."""
-    collected = {Path(str(item.path)) for item in request.session.items}
-    every_file = set((ROOT / "tests").rglob("test_*.py"))
-    if not every_file <= collected:
+    if not covers_every_test_file(item.path for item in request.session.items):
         pytest.skip("this meta-test reads what the whole suite did; run it with the whole suite")
-    assert CALLED[name] > 0, f"no test made the core call {name}"
+    assert name not in uncalled(CALLED), f"no test made the core call {name}"

@@ -3,29 +3,20 @@ every test of the session), not the log files the end-to-end tests' processes wr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.log_secrets import LINES, SECRETS, leaks, log_files, read
-
-ROOT = Path(__file__).resolve().parent
-
-
-def whole_suite(request) -> bool:
-    collected = {Path(str(item.path)) for item in request.session.items}
-    return set(ROOT.rglob("test_*.py")) <= collected
+from tests.log_secrets import LINES, SECRETS, findings, leaks, log_files
+from tests.whole_suite import covers_every_test_file
 
 
 @pytest.mark.after_all_others
 def test_no_log_line_carries_a_secret(request, tmp_path_factory):
-    if not whole_suite(request):
+    if not covers_every_test_file(item.path for item in request.session.items):
         pytest.skip("this check reads the logs of the whole suite; run it with the whole suite")
     assert len(SECRETS) > 50 and len(LINES) > 100, "the session's secrets and logs were not collected"
-    found = {f"log line {n}": leaks(line) for n, line in enumerate(LINES) if leaks(line)}
     files = log_files(tmp_path_factory.getbasetemp())
     assert files, "the end-to-end tests wrote no log files to read"
-    found |= {str(path): leaks(read(path)) for path in files if leaks(read(path))}
+    found = findings(LINES, files)
     assert found == {}, f"secrets in the logs: {found}"
 
 

@@ -23,6 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+HERE = Path(__file__).resolve().parent
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -73,6 +74,16 @@ class QuietHandler(WSGIRequestHandler):
 class LiveServer:
     url: str
     recorder: Recorder
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``), the console's tests all go to one worker
+    (``--dist loadgroup``): one Chromium for the session, as above."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")

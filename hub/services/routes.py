@@ -61,6 +61,7 @@ class RouteService:
         self._audit(route, "route.deleted", {"name": route.name})
         self.session.delete(route)
         self.session.flush()
+        lifecycle.forget_subscriptions(self.session)     # it may have been one of them
 
     def _apply(self, route: Route, data: Mapping[str, Any], *, creating: bool) -> None:
         errors: dict[str, Any] = {}
@@ -83,7 +84,7 @@ class RouteService:
         hub_events = lifecycle.source(self.session, workspace)
         to_lifecycle = hub_events is not None and (data.get("source") if "source" in data
                                                    else route.source_id) == hub_events.id
-        if to_lifecycle:
+        if to_lifecycle or (hub_events is not None and route.source_id == hub_events.id):
             lifecycle.forget_subscriptions(self.session)        # what its workspace subscribes to changes
         if "event_types" in data and (problems := check_event_types(data["event_types"])):
             errors["event_types"] = problems

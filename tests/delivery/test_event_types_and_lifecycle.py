@@ -6,8 +6,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
+from hub.runtime import lifecycle
+from hub.runtime.plugin_host import get_host
+from hub.services.connections import for_app
+from hub.services.routes import RouteService
 from hub.storage.db import get_database
-from hub.storage.models import Event
+from hub.storage.models import Event, Route
 from hub.testing import Reply, settle
 from tests.delivery.conftest import all_settled, deliveries, make_route, make_source, make_target
 
@@ -87,6 +91,25 @@ def test_connection_changes_are_reported_and_unsubscribed_types_cost_nothing(app
     with get_database(app).session() as s:    # delivery.* was not subscribed: not even recorded
         kinds = list(s.scalars(sa.select(Event.envelope).where(Event.provider == "lifecycle")))
     assert all(k["type"].startswith(("connection.", "key.")) for k in kinds)
+
+
+def test_a_lifecycle_route_moved_or_deleted_stops_counting_within_the_same_session(app, api, receiver):
+    """What a workspace subscribes to is read once per session (a request, a job): a change to a
+    lifecycle route in that session holds for the emissions after it."""
+    lifecycle_subscriber(api, receiver, ["connection.*"])
+    [route_id] = [r["id"] for r in api.get("/routes").json["items"] if r["source"] == "lifecycle"]
+    other_source, _ = make_source(api)
+    with app.app_context(), get_database(app).session() as session:
+        routes = RouteService(session, get_host(app), for_app(session, "test", app), "test")
+        route = session.get(Route, route_id)
+        workspace = route.workspace_id
+        assert lifecycle.subscribed(session, workspace, "connection.created")
+        routes.update(route, {"source": other_source})
+        assert not lifecycle.subscribed(session, workspace, "connection.created")
+        routes.update(route, {"source": "lifecycle"})
+        assert lifecycle.subscribed(session, workspace, "connection.created")
+        routes.delete(route)
+        assert not lifecycle.subscribed(session, workspace, "connection.created")
 
 
 def test_the_catalogue_and_the_lifecycle_source_stay_out_of_the_way(api):

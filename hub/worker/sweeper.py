@@ -35,6 +35,8 @@ HOUSEKEEPING_INTERVAL = 600
 #: deletes up to 20,000 rows per workspace: every HOOKHUB_SWEEP_INTERVAL (15 s) instead of every
 #: HOUSEKEEPING_INTERVAL, ~1,300 rows/s per workspace rather than 33.
 RETENTION_BACKLOG_KEY = "hookhub:sweeper:retention-backlog"
+
+
 def stuck_events(limit: int = 500, older_than_seconds: float = 10.0) -> list[tuple[str, str | None]]:
     """(id, routing job) of accepted events a hand-off pump claimed a while ago that are still not
     routed (Redis lost the job, or the pump died before enqueueing). Unclaimed events are the pump's."""

@@ -13,7 +13,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import requests
 import yaml
 
 from hub.storage.config import Config
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -186,16 +186,14 @@ def test_the_image_s_command_serves_and_its_healthcheck_follows_readiness(tmp_pa
         return subprocess.run(check, env=env, capture_output=True, timeout=10).returncode == 0
 
     try:
-        deadline = time.monotonic() + 60
-        while not healthy():
-            assert web.poll() is None and time.monotonic() < deadline, "the image's command never became healthy"
-            time.sleep(0.2)
+        def up() -> bool:
+            assert web.poll() is None, "the image's command exited before it became healthy"
+            return healthy()
+
+        wait_until(up, "the image's command to become healthy", timeout=60, every=0.2)
         assert Path(f"/proc/{web.pid}/cmdline").read_bytes().split(b"\0")[1].endswith(b"gunicorn")
         redis_server.stop()
-        deadline = time.monotonic() + 30
-        while healthy():
-            assert time.monotonic() < deadline, "the healthcheck stayed healthy with Redis stopped"
-            time.sleep(0.2)
+        wait_until(lambda: not healthy(), "the healthcheck to fail with Redis stopped", timeout=30, every=0.2)
     finally:
         web.terminate()
         assert web.wait(30) == 0                  # SIGTERM to PID "1": gunicorn's graceful stop
@@ -334,15 +332,12 @@ def test_behind_the_nginx_site_the_hub_sees_the_client_address_not_a_forged_one(
         session.trust_env = False          # the test's certificate, whatever REQUESTS_CA_BUNDLE says
         session.verify = str(tmp_path / "cert.pem")
         session.headers["Authorization"] = f"Bearer {token}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = session.post(f"{base}/api/v1/connections", timeout=10, json={
-                    "name": "partner", "provider": "generic", "allowed_ips": ["127.0.0.2/32"]})
-                break
-            except requests.ConnectionError as exc:     # nginx still starting
-                assert time.monotonic() < deadline and nginx.poll() is None, (exc, (tmp_path / "error.log").read_text())
-                time.sleep(0.1)
+        def answered() -> list[requests.Response]:     # a ConnectionError: nginx still starting
+            assert nginx.poll() is None, (tmp_path / "error.log").read_text()
+            return [session.post(f"{base}/api/v1/connections", timeout=10, json={
+                "name": "partner", "provider": "generic", "allowed_ips": ["127.0.0.2/32"]})]
+
+        [r] = wait_until(answered, "nginx to answer", timeout=30, every=0.1, ignoring=(requests.ConnectionError,))
         assert r.status_code == 201, r.text
         conn = r.json()
         path = conn["inbound_url"].removeprefix("https://hooks.example.com")

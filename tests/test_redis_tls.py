@@ -4,7 +4,6 @@ private CA named in the URL."""
 
 import shutil
 import subprocess
-import time
 
 import pytest
 import redis
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hub.testing import AdminClient, make_app, settle
 from tests.conftest import free_port
 from tests.tls import issue, key_pem, pem
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -34,14 +34,11 @@ def tls_redis(tmp_path):
                              "--tls-ca-cert-file", str(tmp_path / "ca.crt"), "--tls-auth-clients", "no"],
                             stdout=subprocess.DEVNULL)
     client = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(tmp_path / "ca.crt"))
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline and proc.poll() is None, "the TLS redis-server did not start"
-            time.sleep(0.05)
+    def answers() -> bool:
+        assert proc.poll() is None, "the TLS redis-server exited"
+        return client.ping()
+
+    wait_until(answers, "the TLS redis-server to answer", timeout=10, ignoring=(redis.ConnectionError,))
     yield client, f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.crt'}"
     client.close()
     proc.terminate()

@@ -43,13 +43,12 @@ def test_serve_with_no_environment_runs_the_tour_and_stops_cleanly(tmp_path):
         inbound = conn["inbound_url"].replace("http://127.0.0.1:8000", base)
         accepted = requests.post(inbound, json={"event_id": "deal-1", "text": "Deal won"}, timeout=5).json()
         assert accepted["status"] == "accepted"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def routed() -> dict | None:
             event = requests.get(f"{base}/api/v1/events/{accepted['id']}", headers=auth, timeout=5).json()
-            if event["status"] == "routed":
-                break
-            time.sleep(0.2)
-        assert event["status"] == "routed" and event["text"] == "Deal won"
+            return event if event["status"] == "routed" else None
+
+        event = wait_until(routed, "the tour's event to be routed", every=0.2)
+        assert event["text"] == "Deal won"
     finally:
         tree = descendants(proc.pid)
         code = stop(proc, signal.SIGINT)
@@ -73,13 +72,8 @@ def test_serve_restarts_a_killed_worker(tmp_path):
         wait_http(f"http://127.0.0.1:{port}/readyz")
         first = min(p for p in descendants(proc.pid) if "hub worker" in command_line(p))  # not its scheduler
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            again = [p for p in descendants(proc.pid) if "hub worker" in command_line(p) and p != first]
-            if again:
-                break
-            time.sleep(0.2)
-        assert again, "the worker was not restarted"
+        wait_until(lambda: [p for p in descendants(proc.pid) if "hub worker" in command_line(p) and p != first],
+                   "serve to restart the killed worker", timeout=20, every=0.2)
         assert proc.poll() is None
     finally:
         stop(proc)
@@ -96,9 +90,7 @@ def test_serve_uses_configured_redis_and_postgresql(tmp_path, postgres_url):
     db_url = fresh_postgres_database(postgres_url)
     port = free_port()
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(sock.exists, "the redis-server's socket", timeout=10)
         proc = start_serve(tmp_path, port, clean_env(HOOKHUB_REDIS_URL=f"unix://{sock}",
                                                      HOOKHUB_DATABASE_URL=db_url,
                                                      HOOKHUB_BOOTSTRAP_TOKEN="boot-token"))
@@ -114,10 +106,8 @@ def test_serve_uses_configured_redis_and_postgresql(tmp_path, postgres_url):
                 assert c.execute(sa.text("SELECT name FROM connections")).scalar() == "pg-check"
             engine.dispose()
             client = redis.Redis(unix_socket_path=str(sock))
-            deadline = time.monotonic() + 15
-            while not client.smembers("rq:workers") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert client.smembers("rq:workers"), "the worker did not register in the configured Redis"
+            wait_until(lambda: client.smembers("rq:workers"), "the worker to register in the configured Redis",
+                       timeout=15, every=0.2)
             assert not (tmp_path / "instance" / "hookhub.db").exists()
         finally:
             assert stop(proc) == 0

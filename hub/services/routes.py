@@ -74,7 +74,6 @@ class RouteService:
             if data.get("source") == lifecycle.PROVIDER:       # the hub's own events
                 source = lifecycle.source(self.session, workspace, create=True)
                 data = {**data, "source": source.id}
-                lifecycle.forget_subscriptions(self.session)
             else:
                 source = self.session.get(Connection, data.get("source") or "")
             if source is None or source.workspace_id != workspace:
@@ -82,10 +81,9 @@ class RouteService:
             elif not source.provider:
                 errors["source"] = ["the source connection has no inbound provider, so it has no events"]
         hub_events = lifecycle.source(self.session, workspace)
-        to_lifecycle = hub_events is not None and (data.get("source") if "source" in data
-                                                   else route.source_id) == hub_events.id
+        to_lifecycle = hub_events is not None and data.get("source", route.source_id) == hub_events.id
         if to_lifecycle or (hub_events is not None and route.source_id == hub_events.id):
-            lifecycle.forget_subscriptions(self.session)        # what its workspace subscribes to changes
+            lifecycle.forget_subscriptions(self.session)        # a lifecycle route comes, goes or changes
         if "event_types" in data and (problems := check_event_types(data["event_types"])):
             errors["event_types"] = problems
         elif to_lifecycle and (unknown := [p for p in data.get("event_types") or []

@@ -60,3 +60,24 @@ def test_a_reason_longer_than_the_apis_is_refused_next_to_the_field(app, api, re
                          data={"csrf_token": csrf, "decision": "reject", "reason": "x" * 501})
     assert answer.status_code == 422 and "at most 500 characters" in answer.text
     assert api.get(f"/approvals/{approval['id']}").json["status"] == "pending"
+
+
+def test_a_preview_answered_after_a_save_leaves_the_saves_cookie_and_message(app, api, receiver):
+    """The page's live preview can still be in flight when the form is saved. Its answer must not
+    write the session cookie it was sent with over the one the save set: the browser would then
+    show the saved route without its "added" message."""
+    source = api.create_connection(name="source", provider="generic")
+    target = api.create_connection(name="out", channel="webhook", channel_config={"url": receiver.url + "/out"})
+    client = app.test_client()
+    csrf = signed_in(client)
+    sent_with = client.get_cookie("hookhub_console", path="/console").value
+    saved = client.post("/console/routes/new", data={"csrf_token": csrf, "name": "escalations",
+                                                     "source": source["id"], "target-0-connection": target["id"]})
+    assert saved.status_code == 303
+    late = app.test_client()                               # the preview, sent before the save
+    late.set_cookie("hookhub_console", sent_with, path="/console")
+    preview = late.post("/console/routes/preview", data={"csrf_token": csrf, "name": "escalations",
+                                                         "source": source["id"], "target-0-connection": target["id"]})
+    assert preview.status_code == 200
+    assert not [c for c in preview.headers.getlist("Set-Cookie") if c.startswith("hookhub_console=")]
+    assert "Route &#39;escalations&#39; added." in client.get(saved.location).text

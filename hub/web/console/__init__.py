@@ -44,6 +44,12 @@ def init_app(app: Flask) -> None:
     app.config.update(SESSION_COOKIE_NAME="hookhub_console", SESSION_COOKIE_PATH="/console",
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(seconds=lifetime),
+                      # The cookie is written when the session changes, not on every answer: an
+                      # answer that changed nothing (the route editor's live preview, in flight
+                      # while the form is saved) would write back the cookie it was sent with, over
+                      # the one the save set — and its message would be gone. The sign-in ends at
+                      # the time the session holds (session.sign_in), so nothing needs refreshing.
+                      SESSION_REFRESH_EACH_REQUEST=False,
                       # checked by the console's own guard only (session.guard): not the API's
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=lifetime)
     app.session_interface = ConsoleSessionInterface()

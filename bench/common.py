@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,7 +272,8 @@ class Postgres:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the cluster: the postmaster and its children."""
+        """CPU time (user + system) used so far by the cluster: the postmaster and its children, those
+        running and those that have exited."""
         postmaster = int((Path(self.base) / "data" / "postmaster.pid").read_text().split()[0])
         ticks = 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -282,7 +284,30 @@ class Postgres:
                 continue
             if pid == postmaster or int(fields[1]) == postmaster:   # ppid is field 4 of stat
                 ticks += int(fields[11]) + int(fields[12])
+            if pid == postmaster:      # and its children that have exited (a pgbench run's backends)
+                ticks += int(fields[13]) + int(fields[14])
         return ticks / os.sysconf("SC_CLK_TCK")
+
+    def pgbench(self, database: str, script: str, *, clients: int, seconds: int, rate: float) -> list[float]:
+        """Run ``script`` (SQL, one transaction) in ``database`` with pgbench: ``clients`` connections,
+        ``rate`` transactions a second in all (scheduled as a Poisson process, so a late one waits as a
+        request would), for ``seconds``. Each transaction's latency in ms, from its scheduled start."""
+        run = f"pgbench-{uuid.uuid4().hex[:8]}"
+        (self.base / f"{run}.sql").write_text(script)
+        if self.as_postgres:
+            shutil.chown(self.base / f"{run}.sql", "postgres")
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        try:
+            self._run(f"{self.bindir}/pgbench -h 127.0.0.1 -p {port} -U postgres -n -c {clients} -j {clients} "
+                      f"-T {seconds} -R {rate:.1f} -f {self.base}/{run}.sql --log --log-prefix={self.base}/{run} "
+                      f"{database}")
+            latencies = []
+            for log in self.base.glob(f"{run}.[0-9]*"):    # one file per thread: client, tx, µs, …
+                latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines()]
+            return sorted(latencies)
+        finally:
+            for path in self.base.glob(f"{run}*"):
+                path.unlink()
 
     def _run(self, cmd: str) -> None:
         full = ["su", "postgres", "-c", cmd] if self.as_postgres else ["sh", "-c", cmd]

@@ -17,8 +17,11 @@ Each round runs every server once per connection count, in an order that rotates
 the summary gives the median of each figure and the median of the per-round ratios. After each
 run the hub's database is read: every event id a 200 named must be stored (lost = 0), and the
 stored count is shown next to the 200s (a few more can be stored: answers wrk did not wait for at
-the end of a run). `--root` measures another checkout of the hub (its code and its gunicorn
-settings) with the same load, for a before/after comparison.
+the end of a run). After each run of the hub on PostgreSQL, pgbench gives the database's own floor:
+the same commits a second, each of as many of the run's rows, from one client per web process, with
+the hub idle — every 200 waits for a commit, so the hub's latency cannot be below its database's.
+`--root` measures another checkout of the hub (its code and its gunicorn settings) with the same
+load, for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pathlib import Path
 
 import requests
 import sqlalchemy as sa
-from common import BIN, Postgres, free_port, settle, stop
+from common import BIN, Postgres, free_port, percentile, settle, stop
 
 HERE = Path(__file__).resolve().parent
 SECRET = "s3cret"
@@ -65,6 +68,7 @@ class Server:
     database: str | None = None               # the hub's database URL
     postgres: Postgres | None = None          # the server of that database, when it is PostgreSQL
     runs: list[dict] = field(default_factory=list)
+    floors: list[dict] = field(default_factory=list)   # PostgreSQL alone at this hub's commits (floor())
 
     def target(self) -> tuple[str, str | None]:
         """The URL of this run and, for the hub, the connection it stores into (a fresh one)."""
@@ -85,6 +89,17 @@ class Server:
                                      {"c": connection_id}).scalars())
         finally:
             engine.dispose()
+
+
+def database_counts(database: str) -> tuple[int, int]:
+    """PostgreSQL's count of committed transactions and of inserted rows in ``database`` so far."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as c:
+            return tuple(c.execute(sa.text("SELECT xact_commit, tup_inserted FROM pg_stat_database "
+                                           "WHERE datname = current_database()")).one())
+    finally:
+        engine.dispose()
 
 
 def cpu_seconds(group: int) -> float:
@@ -155,6 +170,7 @@ def _ms(text: str) -> float:
 def measure(server: Server, seconds: int, connections: int, work: Path) -> dict:
     url, connection_id = server.target()
     settle()
+    counts = database_counts(server.database) if server.postgres else None
     cpu = cpu_seconds(server.proc.pid)
     db_cpu = server.postgres.cpu_seconds() if server.postgres else 0.0
     result = wrk(url, seconds, connections, work)
@@ -168,7 +184,59 @@ def measure(server: Server, seconds: int, connections: int, work: Path) -> dict:
         result.update(stored=len(stored), lost=len(set(ids) - stored))
         if len(ids) != result["ok"]:        # a 200 without an event id: not an accepted event
             result["lost"] += result["ok"] - len(ids)
+    if counts is not None:
+        result["connection_id"] = connection_id
+        result["commits"], result["inserted"] = _counted_since(server.database, counts, result["stored"])
     server.runs.append(result)
+    return result
+
+
+def _counted_since(database: str, before: tuple[int, int], stored: int) -> tuple[int, int]:
+    """The commits and inserted rows PostgreSQL counted since ``before``, once its statistics hold the
+    ``stored`` rows of the run (a backend reports them within about a second of going idle)."""
+    deadline = time.monotonic() + 15
+    while True:
+        commits, rows = database_counts(database)
+        if rows - before[1] >= stored or time.monotonic() > deadline:
+            return commits - before[0], rows - before[1]
+        time.sleep(0.2)
+
+
+#: The rows a floor() transaction inserts: rows of the hub's run, with a new id and dedupe key each.
+FLOOR_ROWS = sa.text("""
+    SELECT format('(md5(random()::text), %L, %L, %L, md5(random()::text), md5(random()::text), %L, %L::jsonb, '
+                  '%L::bytea, %L, %L, now(), %L, %L, %L)', workspace_id, connection_id, provider, status,
+                  envelope, raw_body, content_type, remote_addr, headers_sha256, body_sha256, duration_ms)
+    FROM events WHERE connection_id = :connection LIMIT :n""")
+
+
+def floor(server: Server, run: dict, seconds: int, clients: int) -> dict | None:
+    """PostgreSQL alone at the commits of the hub's ``run``: pgbench, one client per web process,
+    inserting the same number of the run's rows per transaction, as many transactions a second, into
+    a copy of the events table (its indexes, not its foreign key) — with the hub idle. The hub's
+    answers each wait for a commit: its latency cannot be below what its database gives here."""
+    if not run.get("commits"):
+        return None
+    per = max(1, round(run["inserted"] / run["commits"]))
+    engine = sa.create_engine(server.database)
+    try:
+        with engine.begin() as c:
+            c.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_floor (LIKE events INCLUDING ALL)"))
+            rows = list(c.execute(FLOOR_ROWS, {"connection": run["connection_id"], "n": per}).scalars())
+    finally:
+        engine.dispose()
+    script = ("INSERT INTO bench_floor (id, workspace_id, connection_id, provider, event_id, dedupe_key, status, "
+              "envelope, raw_body, content_type, remote_addr, received_at, headers_sha256, body_sha256, "
+              "duration_ms) VALUES " + ", ".join(rows) + " ON CONFLICT DO NOTHING;\n")
+    settle()
+    latencies = server.postgres.pgbench(server.database.rsplit("/", 1)[1], script, clients=clients,
+                                        seconds=seconds, rate=run["commits"] / seconds)
+    if not latencies:
+        return None
+    result = {"connections": run["connections"], "commits_s": len(latencies) / seconds, "per": per,
+              "p50": percentile(latencies, 0.50), "p99": percentile(latencies, 0.99),
+              "hub_commits_s": run["commits"] / seconds}
+    server.floors.append(result)
     return result
 
 
@@ -264,6 +332,21 @@ def report(servers: list[Server], args: argparse.Namespace) -> bool:
                   + (f"{statistics.median(r['db_cpu_us'] for r in runs):>11.0f}" if server.postgres else ""))
             if server.hub and "[" not in server.name:
                 ok &= vs_bare >= 0.6 and lost == 0 and (connections < 64 or p99 < 50)
+    floors = [f for s in servers for f in s.floors]
+    if floors:
+        print("\nPostgreSQL alone at the hub's commits (pgbench on the same cluster after each of the hub's runs, one "
+              f"client per web process, the same commits a second of as many of the run's rows, into a copy of "
+              f"the events table; the hub idle):\n{'conns':>5} {'hub commits/s':>13} {'rows/commit':>11} "
+              f"{'commits/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+        for connections in args.connections:
+            runs = [f for f in floors if f["connections"] == connections]
+            if runs:
+                print(f"{connections:>5} {statistics.median(f['hub_commits_s'] for f in runs):>13.0f} "
+                      f"{statistics.median(f['per'] for f in runs):>11.0f} "
+                      f"{statistics.median(f['commits_s'] for f in runs):>9.0f} "
+                      f"{statistics.median(f['p50'] for f in runs):>7.1f} "
+                      f"{statistics.median(f['p99'] for f in runs):>7.1f}")
+        print("Each 200 waits for its commit: the hub's p99 on PostgreSQL cannot be below its database's own here.")
     print("\nacceptance (each hub: ≥ 0.6 × bare Flask in req/s, p99 < 50 ms at 64 connections, lost = 0): "
           + ("met" if ok else "NOT met"))
     return ok
@@ -306,6 +389,11 @@ def main() -> None:
                     r = measure(server, args.seconds, connections, work)
                     print(f"round {round_no + 1} {server.name:<30} c{connections:<3} {r['rps']:>7.0f} req/s "
                           f"p99 {r['p99']:>6.1f} ms", flush=True)
+                    if server.postgres and "[" not in server.name and (f := floor(server, r, args.seconds,
+                                                                                   args.workers)):
+                        print(f"round {round_no + 1} {'  PostgreSQL alone, pgbench':<30} c{connections:<3} "
+                              f"{f['commits_s']:>7.0f} commits/s of {f['per']} rows, p99 {f['p99']:>6.1f} ms",
+                              flush=True)
     finally:
         for server in servers:
             stop(server.proc)

@@ -1,13 +1,17 @@
 """A WSGI extension between the hub's web process and its app: answering a request after the
 app's call has returned, from another thread, without a thread waiting for it.
 
-A server that can do this (the hub's gunicorn worker, :mod:`hub.web.worker`) puts
-:data:`OFFER` in the environ. An app that takes the offer returns an :class:`AnswerLater` instead
-of an iterable of bytes, and calls :meth:`AnswerLater.give` once it knows the answer — with a
-function that calls ``start_response`` and returns the body, as a WSGI app would. The server, once
-it has had the object back, calls :meth:`AnswerLater.then` with what to do when the answer is
-there (send it); whichever of ``give`` and ``then`` comes second runs it. Any other server never
-offers, and the app answers as usual.
+A server that can do this (the hub's gunicorn worker, :mod:`hub.web.worker`) puts an
+:class:`AnswerLater` under :data:`OFFER` in the environ, its :meth:`AnswerLater.then` already set
+to what to do when the answer is there (send it). An app that takes the offer returns that object
+instead of an iterable of bytes, and calls :meth:`AnswerLater.give` once it knows the answer —
+with a function that calls ``start_response`` and returns the body, as a WSGI app would. The
+answer goes out when it is given, whether or not the app's call has returned: the thread that
+hands a webhook's row to the group commit may be the one that runs the commits of the rows after
+it, and its own request must not wait for those (:func:`offered`). An app that does not take the
+offer answers as usual and never calls ``give``. (``OFFER`` set to True also works: the app makes
+the object, and the server calls ``then`` once the app's call has returned with it; whichever of
+``give`` and ``then`` comes second runs it.) Any other server never offers.
 
 What it is for: a webhook is answered 200 only once its row is committed, and the group commit
 (:mod:`hub.storage.group_commit`) shares one commit among the rows that arrive while the previous
@@ -55,3 +59,12 @@ class AnswerLater:
             self._then, answer = send, self._answer
         if answer is not None:
             send(answer)
+
+
+def offered(environ: dict[str, Any]) -> AnswerLater | None:
+    """The app's side of the offer: the server's :class:`AnswerLater`, a new one when the server
+    offered with True, or None when it did not offer."""
+    offer = environ.get(OFFER)
+    if isinstance(offer, AnswerLater):
+        return offer
+    return AnswerLater() if offer else None

@@ -37,7 +37,7 @@ from hub.storage.db import get_database
 from hub.storage.ratelimit import get_rate_limiter
 from hub.storage.redis import get_redis
 from hub.storage.vault import get_vault
-from hub.web.answer_later import OFFER, Answer, AnswerLater
+from hub.web.answer_later import Answer, AnswerLater, offered
 from hub.web.errors import handle_hookhub_error, handle_unexpected
 
 CHUNK = 64 * 1024
@@ -74,7 +74,7 @@ class HookEndpoint:
 
     def wsgi(self, environ: dict[str, Any], start_response: StartResponse, provider: str,
              connection_id: str) -> Iterable[bytes]:
-        later = AnswerLater() if environ.get(OFFER) else None
+        later = offered(environ)
         try:
             # A POST's row is probably coming: a commit about to start waits briefly for it (a
             # handshake, GET or HEAD, stores nothing).

@@ -41,7 +41,12 @@ class HubWorker(ThreadWorker):
             request_start = datetime.now()
             resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
             environ["wsgi.multithread"] = True
-            environ[OFFER] = True
+            # The answer goes out as soon as it is given, even while the app's call goes on: this
+            # thread may be running the group commit's next batches (hub.web.answer_later).
+            offer = AnswerLater()
+            offer.then(lambda answer: self.method_queue.defer(
+                self._send_later, answer, req, conn, resp, environ, request_start))
+            environ[OFFER] = offer
             self.nr += 1
             if self.nr >= self.max_requests:
                 if self.alive:
@@ -53,10 +58,8 @@ class HubWorker(ThreadWorker):
                 resp.force_close()
 
             respiter = self.wsgi(environ, resp.start_response)
-            if isinstance(respiter, AnswerLater):
+            if respiter is offer:
                 later = True
-                respiter.then(lambda answer: self.method_queue.defer(
-                    self._send_later, answer, req, conn, resp, environ, request_start))
                 return LATER
             self._send(respiter, req, resp, environ, request_start)
             if resp.should_close():

@@ -120,6 +120,58 @@ def test_while_a_commit_waits_the_threads_go_on_reading_requests(hub):
         engine.dispose()
 
 
+def test_the_answer_of_a_request_whose_thread_goes_on_committing_is_sent_when_its_own_commit_is_done(hub):
+    """A webhook's thread that hands its row over while no commit runs leads the batch, and then
+    the batches of the rows that came meanwhile. Its own answer goes out when its batch has
+    committed, not when its thread is done committing the others'. Held here: A's insert waits for
+    an uncommitted row holding A's key, B arrives meanwhile; A's key freed, A commits and B's batch
+    waits the same way on B's key — A must be answered then, while its thread waits for B's."""
+    engine = sa.create_engine(hub["database"])
+    connection_id = hub["path"].split("/")[3].split("?")[0]
+    answers: dict[str, tuple] = {}
+
+    def send(event_id: str) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", hub["port"], timeout=30)
+        answers[event_id] = post(conn, hub["path"], event_id)
+        conn.close()
+
+    def hold(key: str):
+        """A transaction of the test holding ``key`` with a row it has not committed."""
+        tx = engine.connect()
+        tx.exec_driver_sql(
+            "INSERT INTO events (id, workspace_id, connection_id, provider, event_id, dedupe_key, status, envelope, "
+            "raw_body, received_at) SELECT %(id)s, workspace_id, id, 'generic', %(key)s, %(key)s, 'accepted', "
+            "'{}', '', now() FROM connections WHERE id = %(connection)s",
+            {"id": f"evt_hold_{key}", "key": key, "connection": connection_id})
+        return tx
+
+    holding_a, holding_b = hold("lead-a"), hold("lead-b")
+    try:
+        first = threading.Thread(target=send, args=("lead-a",))
+        first.start()
+        wait_until(lambda: waiting_for_locks(engine) == 1, "A's insert to wait for A's key")
+        second = threading.Thread(target=send, args=("lead-b",))
+        second.start()
+        wait_until(lambda: len(server_queues(hub["port"])) == 2 and not any(server_queues(hub["port"])),
+                   "B to be read while A's commit is held")
+        holding_a.rollback()          # A's key is free: A commits, and its thread takes B's batch
+        wait_until(lambda: waiting_for_locks(engine) == 1 and "lead-a" in answers or None,
+                   "A's answer while its thread waits for B's commit", timeout=15)
+        assert "lead-b" not in answers, "B was answered before its commit"
+        holding_b.rollback()
+        first.join(30)
+        second.join(30)
+        assert {event_id: (status, body["status"]) for event_id, (status, _, body) in answers.items()} == {
+            "lead-a": (200, "accepted"), "lead-b": (200, "accepted")}
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT id FROM events WHERE starts_with(event_id, 'lead-')").scalars()
+            assert sorted(stored) == sorted(body["id"] for _, _, body in answers.values())
+    finally:
+        holding_a.close()
+        holding_b.close()
+        engine.dispose()
+
+
 def waiting_for_locks(engine) -> int:
     with engine.connect() as conn:
         return conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()

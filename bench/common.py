@@ -265,7 +265,7 @@ class Postgres:
         self.as_postgres = os.geteuid() == 0          # initdb and pg_ctl refuse to run as root
         if self.as_postgres:
             shutil.chown(self.base, "postgres")
-        port = free_port()
+        self.port = port = free_port()
         self._run(f"{self.bindir}/initdb -D {self.base}/data -A trust -U postgres")
         self._run(f"{self.bindir}/pg_ctl -D {self.base}/data -l {self.base}/log -w -o '-k {self.base} "
                   f"-c listen_addresses=127.0.0.1 -p {port} -c max_connections=200' start")
@@ -296,9 +296,8 @@ class Postgres:
         (self.base / f"{run}.sql").write_text(script)
         if self.as_postgres:
             shutil.chown(self.base / f"{run}.sql", "postgres")
-        port = self.url.rsplit(":", 1)[1].split("/")[0]
         try:
-            self._run(f"{self.bindir}/pgbench -h 127.0.0.1 -p {port} -U postgres -n -c {clients} -j {clients} "
+            self._run(f"{self.bindir}/pgbench -h 127.0.0.1 -p {self.port} -U postgres -n -c {clients} -j {clients} "
                       f"-T {seconds} -R {rate:.1f} -f {self.base}/{run}.sql --log --log-prefix={self.base}/{run} "
                       f"{database}")
             latencies = []

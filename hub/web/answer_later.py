@@ -2,16 +2,14 @@
 app's call has returned, from another thread, without a thread waiting for it.
 
 A server that can do this (the hub's gunicorn worker, :mod:`hub.web.worker`) puts an
-:class:`AnswerLater` under :data:`OFFER` in the environ, its :meth:`AnswerLater.then` already set
-to what to do when the answer is there (send it). An app that takes the offer returns that object
-instead of an iterable of bytes, and calls :meth:`AnswerLater.give` once it knows the answer —
-with a function that calls ``start_response`` and returns the body, as a WSGI app would. The
-answer goes out when it is given, whether or not the app's call has returned: the thread that
-hands a webhook's row to the group commit may be the one that runs the commits of the rows after
-it, and its own request must not wait for those (:func:`offered`). An app that does not take the
-offer answers as usual and never calls ``give``. (``OFFER`` set to True also works: the app makes
-the object, and the server calls ``then`` once the app's call has returned with it; whichever of
-``give`` and ``then`` comes second runs it.) Any other server never offers.
+:class:`AnswerLater` under :data:`OFFER` in the environ, made with what to do when the answer is
+there (send it). An app that takes the offer returns that object instead of an iterable of bytes,
+and calls :meth:`AnswerLater.give` once it knows the answer — with a function that calls
+``start_response`` and returns the body, as a WSGI app would. The answer goes out when it is given,
+whether or not the app's call has returned: the thread that hands a webhook's row to the group
+commit may be the one that runs the commits of the rows after it, and its own request must not wait
+for those. An app that does not take the offer answers as usual and never calls ``give``. Any other
+server never offers.
 
 What it is for: a webhook is answered 200 only once its row is committed, and the group commit
 (:mod:`hub.storage.group_commit`) shares one commit among the rows that arrive while the previous
@@ -21,11 +19,10 @@ every row that arrived meanwhile."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-#: The environ key a server sets when it takes :class:`AnswerLater` objects.
+#: The environ key under which a server offers an :class:`AnswerLater`.
 OFFER = "hookhub.answer_later"
 
 #: The answer: called with nothing, it calls the request's ``start_response`` and returns the body.
@@ -36,35 +33,20 @@ class AnswerLater:
     """What an app returns for a request it will answer later; iterating it yields nothing (a
     server that iterates it anyway sends no body, and should not have offered)."""
 
-    __slots__ = ("_lock", "_answer", "_then")
+    __slots__ = ("_send",)
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._answer: Answer | None = None
-        self._then: Callable[[Answer], Any] | None = None
+    def __init__(self, send: Callable[[Answer], Any]) -> None:
+        self._send = send        # the server's: what to do with the answer once it is known
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(())
 
     def give(self, answer: Answer) -> None:
         """The app: the answer is known (call once)."""
-        with self._lock:
-            self._answer, then = answer, self._then
-        if then is not None:
-            then(answer)
-
-    def then(self, send: Callable[[Answer], Any]) -> None:
-        """The server: call ``send(answer)`` once the answer is known (now, if it is)."""
-        with self._lock:
-            self._then, answer = send, self._answer
-        if answer is not None:
-            send(answer)
+        self._send(answer)
 
 
 def offered(environ: dict[str, Any]) -> AnswerLater | None:
-    """The app's side of the offer: the server's :class:`AnswerLater`, a new one when the server
-    offered with True, or None when it did not offer."""
+    """The app's side of the offer: the server's :class:`AnswerLater`, or None when it did not offer."""
     offer = environ.get(OFFER)
-    if isinstance(offer, AnswerLater):
-        return offer
-    return AnswerLater() if offer else None
+    return offer if isinstance(offer, AnswerLater) else None

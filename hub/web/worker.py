@@ -43,8 +43,7 @@ class HubWorker(ThreadWorker):
             environ["wsgi.multithread"] = True
             # The answer goes out as soon as it is given, even while the app's call goes on: this
             # thread may be running the group commit's next batches (hub.web.answer_later).
-            offer = AnswerLater()
-            offer.then(lambda answer: self.method_queue.defer(
+            offer = AnswerLater(lambda answer: self.method_queue.defer(
                 self._send_later, answer, req, conn, resp, environ, request_start))
             environ[OFFER] = offer
             self.nr += 1

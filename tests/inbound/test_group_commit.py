@@ -84,8 +84,6 @@ def post(app, path: str, payload: dict, *, later: bool) -> tuple[int, dict]:
     """One request through the app's WSGI callable, as a server calls it; with ``later`` the server
     offers to take the answer later, and this waits for it as the hub's worker would send it."""
     environ = EnvironBuilder(path=path, method="POST", json=payload).get_environ()
-    if later:
-        environ[OFFER] = True
     started: list[str] = []
     sent = threading.Event()
     result: list = []
@@ -97,10 +95,11 @@ def post(app, path: str, payload: dict, *, later: bool) -> tuple[int, dict]:
         result.append(b"".join(answer()))
         sent.set()
 
+    if later:
+        environ[OFFER] = offer = AnswerLater(send)
     iterable = app(environ, start_response)
     if later:
-        assert isinstance(iterable, AnswerLater), "the endpoint did not take the offer"
-        iterable.then(send)
+        assert iterable is offer, "the endpoint did not take the offer"
         assert sent.wait(60), "the answer was never given"
     else:
         assert not isinstance(iterable, AnswerLater)

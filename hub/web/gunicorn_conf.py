@@ -15,6 +15,7 @@ from hub.runtime import metrics as _metrics
 from hub.storage import config as _config
 from hub.storage.instance import instance_socket_path as _instance_socket_path
 from hub.web import cpus as _cpus
+from hub.web import spread as _spread
 
 _settings = _config.resolve(None)
 
@@ -106,11 +107,24 @@ def _socket_per_process(server) -> None:
     server.log.info("listening at %s, a socket per web process (SO_REUSEPORT)", ", ".join(shown))
 
 
+#: Each web process's count of open connections, which they even out (hub.web.spread).
+_connections = _spread.Table()
+
+
 def pre_fork(server, worker) -> None:
     """The master, before it starts a web process: the CPU that process will be bound to — one the
-    fewest live web processes hold (hub.web.cpus; HOOKHUB_WEB_PIN_CPUS=false: none)."""
-    worker.hub_cpu = (_cpus.pick(_cpus.usable(), (getattr(w, "hub_cpu", None) for w in server.WORKERS.values()))
+    fewest live web processes hold (hub.web.cpus; HOOKHUB_WEB_PIN_CPUS=false: none) —, and its slot
+    in the table of connection counts (hub.web.spread)."""
+    live = list(server.WORKERS.values())
+    worker.hub_cpu = (_cpus.pick(_cpus.usable(), (getattr(w, "hub_cpu", None) for w in live))
                       if _settings["HOOKHUB_WEB_PIN_CPUS"] else None)
+    worker.hub_connections = _connections
+    worker.hub_slot = _connections.take(getattr(w, "hub_slot", None) for w in live)
+
+
+def child_exit(server, worker) -> None:
+    """The master, once a web process has exited: its slot in the table of connection counts is free."""
+    _connections.free(getattr(worker, "hub_slot", None))
 
 
 def post_fork(server, worker) -> None:

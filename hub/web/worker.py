@@ -5,8 +5,11 @@ A thread runs the app as gthread does. When the app answers later (a webhook han
 commit), the thread goes back to the pool at once; the answer, once the commit is done, is sent by
 the worker's main thread — the one that already accepts connections and keeps them alive — which
 then puts the connection back among the kept-alive ones, exactly as gthread does after a request.
-Everything else is gthread's: the same settings (``threads``, ``keepalive`` …), the same access log
-line, ``pre_request`` and ``post_request`` hooks (after the answer is sent), ``max_requests``.
+A process with two or more kept-alive connections than the least busy of its siblings closes the
+connection of its next answer, so that the client's new connection may land on another
+(:mod:`hub.web.spread`). Everything else is gthread's: the same settings (``threads``,
+``keepalive`` …), the same access log line, ``pre_request`` and ``post_request`` hooks (after the
+answer is sent), ``max_requests``.
 
 Set by ``worker_class`` in :mod:`hub.web.gunicorn_conf`; ``-k gthread`` gives plain gthread,
 whose threads then wait for each commit themselves."""
@@ -23,13 +26,35 @@ from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
 from hub.web.answer_later import OFFER, Answer, AnswerLater
+from hub.web.spread import Spreader
 
 #: What a pool thread's request returns while its answer is to come.
 LATER = object()
 
 
 class HubWorker(ThreadWorker):
-    """gthread, plus answers given later (see the module's text)."""
+    """gthread, plus answers given later and connections spread evenly (see the module's text)."""
+
+    spreader: Spreader | None = None
+
+    def init_process(self) -> None:
+        table, slot = getattr(self, "hub_connections", None), getattr(self, "hub_slot", None)
+        if table is not None and slot is not None:     # set by hub.web.gunicorn_conf's pre_fork
+            self.spreader = Spreader(table, slot)
+        super().init_process()
+
+    def murder_pending(self) -> None:
+        """gthread's, at the end of each turn of the main loop — where the connections this turn
+        accepted and closed are counted: the count goes to the siblings (hub.web.spread)."""
+        super().murder_pending()
+        if self.spreader is not None:
+            self.spreader.publish(self.nr_conns)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        super().finish_request(conn, fs)
+        if getattr(conn, "hub_leaving", False) and self.spreader is not None:
+            conn.hub_leaving = False
+            self.spreader.gone(self.nr_conns)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         """gunicorn 27's ``ThreadWorker.handle_request`` (HTTP/1), offering to answer later."""
@@ -54,6 +79,9 @@ class HubWorker(ThreadWorker):
                 resp.force_close()
 
             if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+            elif self.spreader is not None and self.spreader.let_go(self.nr_conns):
+                conn.hub_leaving = True      # this process has more than its share (hub.web.spread)
                 resp.force_close()
 
             respiter = self.wsgi(environ, resp.start_response)

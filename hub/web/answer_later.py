@@ -8,7 +8,9 @@ and calls :meth:`AnswerLater.give` once it knows the answer — with a function 
 ``start_response`` and returns the body, as a WSGI app would. The answer goes out when it is given,
 whether or not the app's call has returned: the thread that hands a webhook's row to the group
 commit may be the one that runs the commits of the rows after it, and its own request must not wait
-for those. An app that does not take the offer answers as usual and never calls ``give``. Any other
+for those. An app that does not take the offer answers as usual and never calls ``give``
+(the server withdraws the offer when the app's call returns anything else: a ``give`` after that
+is refused, and one before it makes the server drop what the call returned — one answer a request). Any other
 server never offers.
 
 What it is for: a webhook is answered 200 only once its row is committed, and the group commit
@@ -42,8 +44,19 @@ class AnswerLater:
         return iter(())
 
     def give(self, answer: Answer) -> None:
-        """The app: the answer is known (call once)."""
-        self._send(answer)
+        """The app: the answer is known. Once only, and not after the app's call returned anything
+        but this object: a second answer would be written on the connection after the first, and
+        read by the client as the answer to its next request. RuntimeError then, nothing sent."""
+        send, self._send = self._send, None
+        if send is None:
+            raise RuntimeError("this request has been answered already")
+        send(answer)
+
+    def withdraw(self) -> bool:
+        """The server, when the app's call returned an answer of its own: a later :meth:`give` is
+        refused. False when the app had given one already (the server then sends only that)."""
+        send, self._send = self._send, None
+        return send is not None
 
 
 def offered(environ: dict[str, Any]) -> AnswerLater | None:

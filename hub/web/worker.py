@@ -88,6 +88,13 @@ class HubWorker(ThreadWorker):
             if respiter is offer:
                 later = True
                 return LATER
+            if not offer.withdraw():     # the app gave an answer and returned another: only one goes out
+                self.log.error("%s %s: the app gave an answer later and also returned one; only the first "
+                               "is sent", req.method, req.path)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+                later = True
+                return LATER
             self._send(respiter, req, resp, environ, request_start)
             if resp.should_close():
                 self.log.debug("Closing connection.")

@@ -8,10 +8,10 @@ and calls :meth:`AnswerLater.give` once it knows the answer — with a function 
 ``start_response`` and returns the body, as a WSGI app would. The answer goes out when it is given,
 whether or not the app's call has returned: the thread that hands a webhook's row to the group
 commit may be the one that runs the commits of the rows after it, and its own request must not wait
-for those. An app that does not take the offer answers as usual and never calls ``give``
-(the server withdraws the offer when the app's call returns anything else: a ``give`` after that
-is refused, and one before it makes the server drop what the call returned — one answer a request). Any other
-server never offers.
+for those. An app that does not take the offer answers as usual and never calls ``give`` (the
+server withdraws the offer when the app's call returns anything else: a ``give`` after that is
+refused, and one before it makes the server drop what the call returned — one answer a request).
+Any other server never offers.
 
 What it is for: a webhook is answered 200 only once its row is committed, and the group commit
 (:mod:`hub.storage.group_commit`) shares one commit among the rows that arrive while the previous

@@ -1,11 +1,11 @@
 """hub.testing.Receiver, the HTTP receiver plugin authors and our own tests deliver to."""
 
 import socket
-import time
 
 import requests
 
 from hub.testing import Receiver, Reply
+from tests.waiting import wait_until
 
 
 def test_it_records_requests_and_answers_in_script_order():
@@ -25,7 +25,8 @@ def test_a_request_cut_off_mid_body_is_not_recorded():
         with socket.create_connection((host, int(port)), timeout=5) as s:
             s.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100\r\n\r\n{\"id\": ")
-        time.sleep(0.3)                                  # let the receiver read what there is
+        wait_until(lambda: rx.cut_off == 1, "the receiver to read the cut-off request to its end")
+        assert len(rx) == 0
         requests.post(rx.url + "/hook", json={"id": "whole"}, timeout=5)
         [only] = rx.wait_for(1)
         assert only.json() == {"id": "whole"}

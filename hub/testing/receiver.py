@@ -94,6 +94,7 @@ class Receiver:
         self.host = host
         self.requests: list[Captured] = []
         self.connections = 0
+        self.cut_off = 0                        # requests whose sender went away mid-body (not recorded)
         self.in_flight = 0
         self.max_in_flight = 0
         self._script: deque[ReplySource] = deque()
@@ -198,6 +199,9 @@ class Receiver:
         body = handler.rfile.read(length) if length else b""
         if len(body) < length:      # the client went away mid-body (killed): no request arrived
             handler.close_connection = True
+            with self._lock:
+                self.cut_off += 1
+                self._lock.notify_all()
             return
         parts = urlsplit(handler.path)
         peer_cert = handler.connection.getpeercert() if isinstance(handler.connection, ssl.SSLSocket) else None

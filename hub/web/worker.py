@@ -16,7 +16,6 @@ whose threads then wait for each commit themselves."""
 
 from __future__ import annotations
 
-import sys
 from concurrent import futures
 from datetime import datetime
 from typing import Any
@@ -60,6 +59,7 @@ class HubWorker(ThreadWorker):
         """gunicorn 27's ``ThreadWorker.handle_request`` (HTTP/1), offering to answer later."""
         environ: dict[str, Any] = {}
         resp = None
+        offer: AnswerLater | None = None
         later = False
         try:
             self.cfg.pre_request(self, req)
@@ -95,18 +95,21 @@ class HubWorker(ThreadWorker):
                     respiter.close()
                 later = True
                 return LATER
+            offer = None                 # withdrawn: what the call returned is the answer
             self._send(respiter, req, resp, environ, request_start)
             if resp.should_close():
                 self.log.debug("Closing connection.")
                 return False
-        except OSError:
-            util.reraise(*sys.exc_info())
-        except (Exception, SystemExit):
-            if resp and resp.headers_sent:
-                self.log.exception("Error handling request")
-                util.close_graceful(conn.sock)
-                raise StopIteration() from None
-            raise
+        except (Exception, SystemExit) as exc:
+            if offer is not None and not offer.withdraw():   # the app raised after giving: that answer goes out
+                self.log.exception("%s %s: the app raised after giving its answer", req.method, req.path)
+                later = True
+                return LATER
+            if isinstance(exc, OSError) or not (resp and resp.headers_sent):
+                raise
+            self.log.exception("Error handling request")
+            util.close_graceful(conn.sock)
+            raise StopIteration() from None
         finally:
             if not later:
                 self._post_request(req, environ, resp)

@@ -24,37 +24,51 @@ def get(conn: http.client.HTTPConnection, path: str) -> str:
     return response.read().decode()
 
 
-@pytest.fixture
-def web(tmp_path):
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """One server for the module: the app keeps what each path did apart."""
     port = free_port()
-    with open(tmp_path / "web.log", "wb") as log:
+    folder = tmp_path_factory.mktemp("guard")
+    with open(folder / "web.log", "wb") as log:
         server = subprocess.Popen([str(VENV_BIN / "gunicorn"), "--chdir", str(ROOT), "-k", "hub.web.worker.HubWorker",
                                    "--threads", "2", "-w", "1", "--no-control-socket", "-b", f"127.0.0.1:{port}",
                                    "tests.e2e.late_answer_app:app"],
                                   env=clean_env(), stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_http(f"http://127.0.0.1:{port}/ping")
-            yield port, tmp_path / "web.log"
+            yield port, folder / "web.log"
         finally:
             stop_or_kill(server)
 
 
-def test_a_later_answer_after_the_app_answered_is_refused_and_never_reaches_the_connection(web):
+@pytest.mark.parametrize(("path", "status", "first"), [("/late", 200, "returned"), ("/late-raise", 500, None)],
+                         ids=["returned", "raised"])
+def test_a_later_answer_after_the_app_answered_is_refused_and_never_reaches_the_connection(web, path, status, first):
     port, _ = web
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    assert get(conn, "/late") == "returned"
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read().decode()
+    assert response.status == status and (first is None or body == first)
+    if response.will_close:                     # gunicorn closes after its error page
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     other = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    assert get(other, "/release") == "released"
-    assert wait_until(lambda: get(other, "/status"), "the app's later answer to be given") == "refused"
+    assert get(other, f"/release?late={path}") == "released"
+    assert wait_until(lambda: get(other, f"/status?late={path}"), "the app's later answer to be given") == "refused"
     assert get(conn, "/next") == "next"         # the kept-alive connection carries only its own answers
     conn.close()
     other.close()
 
 
-def test_an_answer_returned_after_the_app_gave_one_is_dropped_and_logged(web):
+@pytest.mark.parametrize(("path", "logged"), [
+    ("/both", "GET /both: the app gave an answer later and also returned one; only the first is sent"),
+    ("/give-raise", "GET /give-raise: the app raised after giving its answer"),
+], ids=["returned", "raised"])
+def test_the_answer_given_is_the_one_sent_when_the_app_then_returns_or_raises(web, path, logged):
     port, log = web
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    assert get(conn, "/both") == "given"
+    assert get(conn, path) == "given"
     assert get(conn, "/next") == "next"
     conn.close()
-    assert "GET /both: the app gave an answer later and also returned one; only the first is sent" in log.read_text()
+    assert logged in log.read_text()

@@ -71,4 +71,4 @@ def test_the_answer_given_is_the_one_sent_when_the_app_then_returns_or_raises(we
     assert get(conn, path) == "given"
     assert get(conn, "/next") == "next"
     conn.close()
-    assert logged in log.read_text()
+    wait_until(lambda: logged in log.read_text(), f"the line {logged!r} in the web log")  # written after the answer

@@ -201,7 +201,6 @@ class Receiver:
             handler.close_connection = True
             with self._lock:
                 self.cut_off += 1
-                self._lock.notify_all()
             return
         parts = urlsplit(handler.path)
         peer_cert = handler.connection.getpeercert() if isinstance(handler.connection, ssl.SSLSocket) else None

@@ -16,9 +16,10 @@ that request with ``Connection: close``. The client opens a new connection, whic
 to a process chosen afresh; soon every process holds as many as the others, give or take one.
 Nothing is lost: the request is answered as always, and HTTP/1.1 clients reconnect after a close.
 
-The table is ints, one per slot: slot 0 holds the number of slots in use, slot *i* (1 …) holds a
-process's connections + 1, or 0 when no live process holds it. The master gives each new process
-the lowest free slot and frees it when the process exits (:mod:`hub.web.gunicorn_conf`)."""
+The table is ints, one per slot: slot 0 holds the highest slot given so far (readers look no
+further), slot *i* (1 …) a process's connections + 1, or 0 when no live process holds it. The
+master gives each new process the lowest free slot and frees it when the process exits
+(:mod:`hub.web.gunicorn_conf`)."""
 
 from __future__ import annotations
 
